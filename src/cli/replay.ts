@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * `tributary replay PATH... (--to HOST:PORT | --data DIR)`: replay message files and folders to a
+ * running engine over MLLP, or straight into a data directory without a server.
+ *
+ * Resuming: every message that got an ACK (AA, AR or AE: it is in the journal either way) is
+ * appended to a state file as it completes. An interrupted run started again with the same paths
+ * and target skips those messages. The state file is removed when a run completes.
+ */
+import { createHash } from 'node:crypto';
+import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Hl7Message } from '../hl7/index.js';
+import { MllpClient } from '../interfaces/mllp-client.js';
+import { Ingestor } from '../ingest/ingest.js';
+import { collectMessageFiles, readMessageFile, type FileMessage } from '../ingest/message-files.js';
+import { Journal } from '../journal/journal.js';
+import { databasePath } from '../engine/engine.js';
+import { silentLogger } from '../log.js';
+import { errorMessage, isTributaryError } from '../errors.js';
+import { EXIT, parseHostPort, readAck, type CliIO } from './common.js';
+
+/** Flags of `tributary replay`. */
+export interface ReplayArgs {
+  paths: string[];
+  to?: string;
+  data?: string;
+  /** Messages per second at most; 0 = as fast as possible. */
+  rate: number;
+  dryRun: boolean;
+  /** Messages in flight at once (ACKs still come back in order). */
+  window: number;
+  /** Resume-state file; default `.tributary-replay-<hash>.log` in the working directory. */
+  state?: string;
+  /** Ignore an existing state file and replay everything. */
+  fresh: boolean;
+  timeoutMs: number;
+}
+
+/** Counters printed at the end. */
+export interface ReplaySummary {
+  files: number;
+  messages: number;
+  sent: number;
+  skipped: number;
+  AA: number;
+  AR: number;
+  AE: number;
+  duplicates: number;
+  failed: number;
+  seconds: number;
+}
+
+interface Outcome {
+  code: string;
+  duplicate: boolean;
+}
+
+type Sink = { submit(m: FileMessage): Promise<Outcome>; close(): Promise<void> };
+
+async function mllpSink(to: string, timeoutMs: number): Promise<Sink> {
+  const { host, port } = parseHostPort(to);
+  const client = await MllpClient.connect({ host, port, ackTimeoutMs: timeoutMs });
+  const seenAckIds = new Set<string>();
+  return {
+    async submit(m) {
+      const sentAt = Date.now();
+      const ack = readAck((await client.send(m.bytes)).toString('utf8'));
+      // A duplicate gets the first message's ACK again, byte for byte: an ACK id we have already
+      // seen, or an ACK stamped well before we sent the message, is that stored ACK.
+      const stamped = Date.parse(ack.timestamp.replace(/^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2}).*$/, '$1-$2-$3T$4:$5:$6Z'));
+      const duplicate = seenAckIds.has(ack.ackId) || (!Number.isNaN(stamped) && stamped < sentAt - 2000);
+      seenAckIds.add(ack.ackId);
+      return { code: ack.code, duplicate };
+    },
+    close: () => client.close(),
+  };
+}
+
+function dataSink(dataDir: string): Sink {
+  const journal = Journal.open({ file: databasePath(dataDir) });
+  const ingestor = new Ingestor({ journal, logger: silentLogger });
+  return {
+    submit: (m) =>
+      new Promise((resolve) => {
+        ingestor.submitFrame(m.bytes, { interface: 'replay', connectionId: null, remoteAddress: null, remotePort: null }, (r) =>
+          resolve({ code: r.ackCode, duplicate: r.status === 'duplicate' }),
+        );
+      }),
+    close: async () => journal.close(),
+  };
+}
+
+function stateFileFor(args: ReplayArgs, files: string[]): string {
+  if (args.state) return resolve(args.state);
+  const target = args.to ? `to:${args.to}` : `data:${resolve(args.data!)}`;
+  const hash = createHash('sha256').update(target).update('\n').update(files.join('\n')).digest('hex').slice(0, 12);
+  return resolve(`.tributary-replay-${hash}.log`);
+}
+
+function progress(io: CliIO, done: number, total: number, started: number): void {
+  const width = 30;
+  const filled = total ? Math.round((done / total) * width) : width;
+  const rate = done / Math.max(0.001, (Date.now() - started) / 1000);
+  io.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${Math.round(rate)} msg/s`);
+}
+
+/** Run a replay; returns the exit code. */
+export async function runReplay(args: ReplayArgs, io: CliIO): Promise<number> {
+  const files = collectMessageFiles(args.paths);
+  const all: FileMessage[] = [];
+  for (const f of files) all.push(...readMessageFile(f).messages);
+  const summary: ReplaySummary = { files: files.length, messages: all.length, sent: 0, skipped: 0, AA: 0, AR: 0, AE: 0, duplicates: 0, failed: 0, seconds: 0 };
+
+  if (args.dryRun) {
+    let bad = 0;
+    for (const m of all) {
+      try {
+        Hl7Message.parse(m.text);
+      } catch (e) {
+        bad++;
+        io.stdout.write(`${m.file}#${m.index + 1}\twould be rejected: ${errorMessage(e)}\n`);
+      }
+    }
+    io.stdout.write(`dry run: ${files.length} files, ${all.length} messages, ${bad} would be rejected by the parser; nothing sent\n`);
+    return EXIT.ok;
+  }
+
+  const stateFile = stateFileFor(args, files);
+  const done = new Set<string>();
+  if (!args.fresh && existsSync(stateFile)) {
+    for (const line of readFileSync(stateFile, 'utf8').split('\n')) if (line) done.add(line);
+  } else if (args.fresh) {
+    rmSync(stateFile, { force: true });
+  }
+  const todo = all.filter((m) => !done.has(`${m.file}\t${m.index}`));
+  summary.skipped = all.length - todo.length;
+  if (summary.skipped > 0) io.stderr.write(`resuming: ${summary.skipped} messages already replayed (state ${stateFile})\n`);
+
+  const sink = args.to ? await mllpSink(args.to, args.timeoutMs) : dataSink(args.data!);
+  const started = Date.now();
+  const tty = !!io.stderr.isTTY;
+  let lastDraw = 0;
+  let interrupted = false;
+  const onSigint = (): void => {
+    interrupted = true;
+  };
+  process.once('SIGINT', onSigint);
+  const inFlight: Array<Promise<void>> = [];
+  let transportError: string | null = null;
+  try {
+    for (let i = 0; i < todo.length && !interrupted && !transportError; i++) {
+      const m = todo[i]!;
+      if (args.rate > 0) {
+        const due = started + (i * 1000) / args.rate;
+        const wait = due - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+      summary.sent++;
+      const p = sink.submit(m).then(
+        (o) => {
+          if (o.duplicate) summary.duplicates++;
+          if (o.code === 'AA' || o.code === 'CA') summary.AA++;
+          else if (o.code === 'AR' || o.code === 'CR') summary.AR++;
+          else summary.AE++;
+          appendFileSync(stateFile, `${m.file}\t${m.index}\n`);
+        },
+        (e: unknown) => {
+          summary.failed++;
+          transportError ??= isTributaryError(e) ? e.message : errorMessage(e);
+        },
+      );
+      inFlight.push(p);
+      if (inFlight.length >= Math.max(1, args.window)) await inFlight.shift();
+      if (tty && Date.now() - lastDraw > 100) {
+        lastDraw = Date.now();
+        progress(io, summary.skipped + summary.sent, all.length, started);
+      }
+    }
+    await Promise.all(inFlight);
+  } finally {
+    process.off('SIGINT', onSigint);
+    await sink.close();
+  }
+  summary.seconds = (Date.now() - started) / 1000;
+  if (tty) {
+    progress(io, summary.skipped + summary.sent, all.length, started);
+    io.stderr.write('\n');
+  }
+  const complete = !interrupted && !transportError;
+  if (complete) rmSync(stateFile, { force: true });
+  const rate = summary.sent / Math.max(0.001, summary.seconds);
+  io.stdout.write(
+    `replayed ${summary.sent} of ${summary.messages} messages from ${summary.files} files` +
+      (summary.skipped ? ` (${summary.skipped} skipped, already replayed)` : '') +
+      `: AA ${summary.AA}, AR ${summary.AR}, AE ${summary.AE}, duplicates ${summary.duplicates}, failed ${summary.failed}; ` +
+      `${summary.seconds.toFixed(1)} s, ${Math.round(rate)} msg/s\n`,
+  );
+  if (transportError) {
+    io.stderr.write(`tributary: ${transportError}; run the same command again to resume\n`);
+    return EXIT.transport;
+  }
+  if (interrupted) {
+    io.stderr.write('tributary: interrupted; run the same command again to resume\n');
+    return EXIT.transport;
+  }
+  return summary.AR + summary.AE > 0 ? EXIT.notAccepted : EXIT.ok;
+}

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The one error catalog of Tributary.
+ *
+ * Every failure a user can see (a CLI message, a journal reason code, an ACK text) comes from an
+ * entry here, so its code is stable and documented: `test/unit/errors.test.ts` fails when a code
+ * has no heading in `docs/errors.md`. Codes follow `<AREA>_<WHAT>`; never rename one, add a new one.
+ *
+ * This file imports nothing of ours, so every layer may import it.
+ */
+
+/** One catalog entry: a message template with `{name}` placeholders. */
+export interface ErrorSpec {
+  /** Message template; `{key}` is replaced by `params[key]`. */
+  readonly message: string;
+  /** True for errors caused by the user's input (shown as one line, no stack trace). */
+  readonly user: boolean;
+}
+
+const define = <T extends Record<string, ErrorSpec>>(entries: T): T => entries;
+
+/** All error codes with their message templates. */
+export const ERROR_CATALOG = define({
+  // --- configuration and CLI ---
+  CONFIG_INVALID: { message: 'invalid configuration:\n{issues}', user: true },
+  CONFIG_UNREADABLE: { message: 'cannot read config file {file}: {reason}', user: true },
+  CLI_USAGE: { message: '{reason}', user: true },
+  CLI_FILE_UNREADABLE: { message: 'cannot read {file}: {reason}', user: true },
+  CLI_BAD_ADDRESS: { message: 'invalid address "{value}": expected HOST:PORT', user: true },
+  CLI_NOT_LOOPBACK: { message: '{what} must be a loopback address here, got {host}', user: true },
+  // --- network listeners ---
+  NET_PORT_IN_USE: { message: '{what} port {port} on {host} is already in use', user: true },
+  NET_LISTEN_FAILED: { message: 'cannot listen for {what} on {host}:{port}: {reason}', user: true },
+  NET_CONNECT_FAILED: { message: 'cannot connect to {host}:{port}: {reason}', user: true },
+  NET_TLS_FILES: { message: 'cannot load TLS {what} from {file}: {reason}', user: true },
+  NET_ACK_TIMEOUT: { message: 'no ACK from {host}:{port} within {timeoutMs} ms', user: true },
+  NET_CONNECTION_CLOSED: { message: 'connection to {host}:{port} closed before the ACK arrived', user: true },
+  // --- MLLP framing (transport level, journaled as rejected frames or transport events) ---
+  MLLP_FRAME_TOO_LARGE: { message: 'MLLP frame exceeds maxFrameBytes ({maxFrameBytes} bytes)', user: true },
+  MLLP_TOO_MANY_CONNECTIONS: { message: 'connection refused: {limit} connections already open{scope}', user: true },
+  MLLP_IDLE_TIMEOUT: { message: 'connection closed after {idleTimeoutMs} ms without data', user: true },
+  MLLP_INCOMPLETE_FRAME: { message: 'connection closed inside a frame ({bytes} bytes discarded)', user: true },
+  // --- HL7 v2 content (each carries a table 0357 code and a location when raised as Hl7Error) ---
+  HL7_EMPTY: { message: 'empty message', user: true },
+  HL7_NO_MSH: { message: 'message does not start with an MSH segment', user: true },
+  HL7_BAD_DELIMITERS: { message: 'invalid delimiters in MSH-1/MSH-2: {reason}', user: true },
+  HL7_BAD_SEGMENT: { message: 'invalid segment: {reason}', user: true },
+  HL7_REQUIRED_FIELD: { message: 'required field {field} is missing', user: true },
+  HL7_BAD_ESCAPE: { message: 'invalid escape sequence: {reason}', user: true },
+  HL7_BAD_CHARSET: { message: 'cannot decode the message as {charset}: {reason}', user: true },
+  HL7_BAD_BATCH: { message: 'invalid batch: {reason}', user: true },
+  HL7_BAD_PATH: { message: 'invalid path "{path}": {reason}', user: true },
+  HL7_CONTROL_BYTES: { message: 'message contains control byte 0x{byte} at offset {offset}', user: true },
+  // --- journal and storage ---
+  JOURNAL_WRITE_FAILED: { message: 'could not commit to the journal: {reason}', user: false },
+  JOURNAL_OPEN_FAILED: { message: 'cannot open the journal at {file}: {reason}', user: true },
+  JOURNAL_NOT_FOUND: { message: 'no message with id {id} in {file}', user: true },
+  JOURNAL_CLOSED: { message: 'the journal is closed (engine shutting down)', user: false },
+  JOURNAL_DUPLICATE: { message: 'duplicate of message {originalId} (same sender and MSH-10 within {windowMs} ms)', user: true },
+  // --- anything unexpected: answered AE, logged with a stack (no PHI) ---
+  INTERNAL: { message: 'unexpected error: {reason}', user: false },
+});
+
+/** A stable error code from the catalog. */
+export type ErrorCode = keyof typeof ERROR_CATALOG;
+
+/** Values substituted into a catalog message template. */
+export type ErrorParams = Record<string, string | number | boolean | undefined>;
+
+function format(template: string, params: ErrorParams): string {
+  return template.replace(/\{(\w+)\}/g, (_, key: string) => {
+    const v = params[key];
+    return v === undefined ? '' : String(v);
+  });
+}
+
+/**
+ * Base class of every error Tributary raises on purpose. `code` is stable; `params` keep the
+ * values the message was built from (never PHI: ids, sizes, paths, reasons only).
+ */
+export class TributaryError extends Error {
+  /** Stable catalog code, e.g. `MLLP_FRAME_TOO_LARGE`. */
+  readonly code: ErrorCode;
+  /** The values the message was built from. */
+  readonly params: ErrorParams;
+
+  /**
+   * @param code - catalog code
+   * @param params - values for the message template
+   * @param options - `cause` for chained errors
+   */
+  constructor(code: ErrorCode, params: ErrorParams = {}, options?: ErrorOptions) {
+    super(format(ERROR_CATALOG[code].message, params), options);
+    this.name = 'TributaryError';
+    this.code = code;
+    this.params = params;
+  }
+
+  /** True when the error is the user's to fix (print one line, no stack). */
+  get isUserError(): boolean {
+    return ERROR_CATALOG[this.code].user;
+  }
+}
+
+/** Narrowing helper: is `e` a {@link TributaryError} (optionally with the given code)? */
+export function isTributaryError(e: unknown, code?: ErrorCode): e is TributaryError {
+  return e instanceof TributaryError && (code === undefined || e.code === code);
+}
+
+/** The message of any thrown value, for logs and ACK texts. */
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

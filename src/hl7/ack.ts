@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Acknowledgements: the one place where errors become MSA/ERR (style habit 5, HAPI
+ * `populateResponse`), and the salvage reader that lets us answer even unparseable input.
+ */
+import { DEFAULT_DELIMITERS, type Delimiters, encodingCharacters, makeDelimiters } from './delimiters.js';
+import { type Hl7Error, formatLocation } from './errors.js';
+import { escapeValue } from './escape.js';
+import { type AckRequest, nthPiece } from './message.js';
+import { formatHl7Timestamp } from './timestamp.js';
+
+/** MSA-1 codes: original mode `AA`/`AE`/`AR`, enhanced mode (commit level) `CA`/`CE`/`CR`. */
+export type AckCode = 'AA' | 'AR' | 'AE' | 'CA' | 'CR' | 'CE';
+
+/** What to put in an ACK. */
+export interface AckOptions {
+  /** MSA-1. */
+  code: AckCode;
+  /** MSA-3 free text (escaped for you); defaults to the error's message and location. */
+  text?: string;
+  /** The problem to report in ERR (and, without `text`, in MSA-3). */
+  error?: Hl7Error;
+  /** MSH-10 of the ACK itself. */
+  controlId: string;
+  /** MSH-7 of the ACK. */
+  timestamp: Date;
+  /** MSH-3 of the ACK; default `TRIBUTARY`. */
+  sendingApplication?: string;
+  /** MSH-4 of the ACK; default `TRIBUTARY`. */
+  sendingFacility?: string;
+}
+
+/** The version used when the inbound message gave none we can read. */
+const DEFAULT_VERSION = '2.5.1';
+
+/** True when the version (MSH-12.1) is before 2.5, where ERR-1 (ELD) was the only ERR field. */
+function beforeV25(version: string): boolean {
+  // "2.3.1" → major 2, minor 3. Unknown or empty versions are treated as current (≥ 2.5).
+  if (version.length < 3 || version.charCodeAt(0) !== 50 || version.charCodeAt(1) !== 46) return false;
+  const minor = version.charCodeAt(2) - 48;
+  if (minor < 0 || minor > 9) return false;
+  const next = version.charCodeAt(3);
+  if (next >= 48 && next <= 57) return false; // 2.10+
+  return minor < 5;
+}
+
+function num(n: number | undefined): string {
+  return n === undefined ? '' : String(n);
+}
+
+/**
+ * Build an ACK (segments joined and terminated by CR).
+ *
+ * - MSH uses the inbound delimiters; MSH-3/4 are ours (default `TRIBUTARY`), MSH-5/6 echo the
+ *   inbound MSH-3/4, MSH-7 is `timestamp`, MSH-9 is `ACK^<trigger>` (`ACK` without one), MSH-10 is
+ *   `controlId`, MSH-11/12 echo the inbound.
+ * - MSA-1 is `code`, MSA-2 echoes the inbound MSH-10, MSA-3 is `text` or, when an error is given,
+ *   its message and location (`required field MSH-10 is missing at MSH-10`), as PKB's AR texts do.
+ * - With an error, ERR follows the inbound version (v2.5.1 §2.15.5; HAPI does the same): before
+ *   2.5, ERR-1 (ELD) = `segment^sequence^field^code&text&HL70357`; from 2.5, ERR-2 (ERL) =
+ *   `segment^sequence^field^repetition^component^subcomponent`, ERR-3 (CWE) =
+ *   `code^text^HL70357`, ERR-4 (severity) = `E`.
+ * - `request` null (nothing readable came in): default delimiters, version 2.5.1, empty echoes.
+ *
+ * A hot path (every message): string templates only, no message tree.
+ */
+export function buildAck(request: AckRequest | null, opts: AckOptions): string {
+  const d: Delimiters = request?.delimiters ?? DEFAULT_DELIMITERS;
+  const f = d.field;
+  const c = d.component;
+  const version = request === null ? DEFAULT_VERSION : request.version;
+  const trigger = request?.triggerEvent ?? '';
+  const err = opts.error;
+  let text = opts.text;
+  if (text === undefined && err !== undefined) {
+    text = err.location !== undefined ? `${err.message} at ${formatLocation(err.location)}` : err.message;
+  }
+  let ack = `MSH${f}${encodingCharacters(d)}${f}${escapeValue(opts.sendingApplication ?? 'TRIBUTARY', d)}`
+    + `${f}${escapeValue(opts.sendingFacility ?? 'TRIBUTARY', d)}`
+    + `${f}${request?.sendingApplication ?? ''}${f}${request?.sendingFacility ?? ''}`
+    + `${f}${formatHl7Timestamp(opts.timestamp)}${f}${f}ACK${trigger === '' ? '' : c + trigger}`
+    + `${f}${escapeValue(opts.controlId, d)}${f}${request?.processingId ?? ''}${f}${version}\r`
+    + `MSA${f}${opts.code}${f}${request?.controlId ?? ''}${text === undefined || text === '' ? '' : f + escapeValue(text, d)}\r`;
+  if (err !== undefined) {
+    const loc = err.location;
+    const codeText = escapeValue(err.message, d);
+    const v1 = nthPiece(version, c, 0) ?? '';
+    if (beforeV25(v1)) {
+      const s = d.subcomponent;
+      ack += `ERR${f}${loc?.segment ?? ''}${c}${num(loc?.sequence)}${c}${num(loc?.field)}${c}${err.hl7Code}${s}${codeText}${s}HL70357\r`;
+    } else {
+      const erl = loc === undefined
+        ? ''
+        : `${loc.segment}${c}${num(loc.sequence)}${c}${num(loc.field)}${c}${num(loc.repetition)}${c}${num(loc.component)}${c}${num(loc.subcomponent)}`;
+      ack += `ERR${f}${f}${erl}${f}${err.hl7Code}${c}${codeText}${c}HL70357${f}E\r`;
+    }
+  }
+  return ack;
+}
+
+function stripControls(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 32 && c !== 9) || c === 127) {
+      let out = '';
+      for (let j = 0; j < s.length; j++) {
+        const cj = s.charCodeAt(j);
+        if (!((cj < 32 && cj !== 9) || cj === 127)) out += s.charAt(j);
+      }
+      return out;
+    }
+  }
+  return s;
+}
+
+/**
+ * Read just enough of a possibly malformed text to acknowledge it: the MSH fields of the first
+ * line that starts with `MSH` (also after junk such as `[SOM]` on the same line). Delimiters
+ * that are invalid fall back to the defaults one by one. Returns null when there is no MSH at
+ * all (answer with `buildAck(null, …)`). Never throws.
+ */
+export function salvageAckRequest(text: string): AckRequest | null {
+  try {
+    let at = text.indexOf('MSH');
+    while (at >= 0) {
+      const sep = text.charCodeAt(at + 3);
+      if (sep > 32 && sep < 127 && !((sep >= 48 && sep <= 57) || (sep >= 65 && sep <= 90) || (sep >= 97 && sep <= 122))) break;
+      at = text.indexOf('MSH', at + 3);
+    }
+    if (at < 0) return null;
+    let end = at;
+    while (end < text.length) {
+      const ch = text.charCodeAt(end);
+      if (ch === 13 || ch === 10) break;
+      end++;
+    }
+    const fs = text.charAt(at + 3);
+    const parts = text.slice(at, end).split(fs);
+    const enc = parts[1] ?? '';
+    let d: Delimiters;
+    try {
+      d = makeDelimiters(fs, enc);
+    } catch {
+      // Unusable MSH-2: answer with the default encoding characters (and the sender's field
+      // separator when it does not clash with them).
+      d = '^~\\&'.includes(fs) ? DEFAULT_DELIMITERS : { ...DEFAULT_DELIMITERS, field: fs };
+    }
+    // Echoed fields go back into our ACK: drop control characters so the ACK itself is clean.
+    for (let i = 0; i < parts.length; i++) parts[i] = stripControls(parts[i] as string);
+    const type = parts[8] ?? '';
+    return {
+      delimiters: d,
+      sendingApplication: parts[2] ?? '',
+      sendingFacility: parts[3] ?? '',
+      receivingApplication: parts[4] ?? '',
+      receivingFacility: parts[5] ?? '',
+      messageType: type,
+      triggerEvent: nthPiece(type, d.component, 1) ?? '',
+      controlId: nthPiece(parts[9] ?? '', d.component, 0) ?? '',
+      processingId: parts[10] ?? '',
+      version: parts[11] ?? '',
+      acceptAckType: parts[14] ?? '',
+      applicationAckType: parts[15] ?? '',
+    };
+  } catch {
+    return null;
+  }
+}

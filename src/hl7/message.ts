@@ -1,0 +1,541 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The ER7 ("pipe and hat") message model: a lossless, lazy parse of one message.
+ *
+ * `parse` scans the text once: it finds the segment boundaries, checks segment ids and control
+ * bytes, and splits MSH only. Other segments are split into fields on first access; repetitions,
+ * components and subcomponents are never materialised unless asked for (`encode({ rebuild: true })`
+ * or `set`). Everything is kept as raw (still escaped) slices of the input, so `toString()` returns
+ * the input byte for byte.
+ */
+import { type Delimiters, makeDelimiters } from './delimiters.js';
+import { Hl7Error, Hl7ErrorCode, type Hl7Location } from './errors.js';
+import { escapeValue, unescapeValue } from './escape.js';
+import { parsePath, type Hl7Path } from './path.js';
+
+/** The fields of MSH needed to acknowledge a message, as raw (still escaped) text. */
+export interface AckRequest {
+  /** The inbound message's delimiters; the ACK uses them too. */
+  delimiters: Delimiters;
+  /** MSH-3, whole field. */
+  sendingApplication: string;
+  /** MSH-4, whole field. */
+  sendingFacility: string;
+  /** MSH-5, whole field. */
+  receivingApplication: string;
+  /** MSH-6, whole field. */
+  receivingFacility: string;
+  /** MSH-9, whole field, e.g. `ADT^A01^ADT_A01`. */
+  messageType: string;
+  /** MSH-9.2, e.g. `A01`; `''` when absent. */
+  triggerEvent: string;
+  /** MSH-10; `''` when absent. */
+  controlId: string;
+  /** MSH-11, e.g. `P`. */
+  processingId: string;
+  /** MSH-12, whole field, e.g. `2.5.1` or `2.5^FRA^2.5`. */
+  version: string;
+  /** MSH-15 (enhanced mode: `AL`, `NE`, `ER`, `SU`). */
+  acceptAckType: string;
+  /** MSH-16. */
+  applicationAckType: string;
+}
+
+// Character codes used by the scanner.
+const CR = 13;
+const LF = 10;
+const TAB = 9;
+const SPACE = 32;
+
+function isIdChar(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 48 && c <= 57);
+}
+
+/** The n-th (0-based) piece of `s` split on `sep`, without splitting the rest; undefined if absent. */
+export function nthPiece(s: string, sep: string, n: number): string | undefined {
+  let from = 0;
+  for (let k = 0; k < n; k++) {
+    const i = s.indexOf(sep, from);
+    if (i < 0) return undefined;
+    from = i + 1;
+  }
+  const end = s.indexOf(sep, from);
+  return end < 0 ? (from === 0 ? s : s.slice(from)) : s.slice(from, end);
+}
+
+function replacePiece(s: string, sep: string, n: number, fn: (old: string) => string): string {
+  const parts = s.split(sep);
+  while (parts.length <= n) parts.push('');
+  parts[n] = fn(parts[n] as string);
+  return parts.join(sep);
+}
+
+/**
+ * After a segment's content ends at `i` (a CR or LF, or the end), return where the next segment
+ * starts. The terminator is kept with its segment, and is CR, LF, CRLF, or any run of them:
+ * blank lines and lines of only spaces/tabs are part of the terminator too, because real senders
+ * (and files edited by hand) put them between segments and messages and they carry no segment.
+ */
+function skipTerminator(text: string, i: number): number {
+  const n = text.length;
+  for (;;) {
+    while (i < n) {
+      const c = text.charCodeAt(i);
+      if (c !== CR && c !== LF) break;
+      i++;
+    }
+    if (i >= n) return i;
+    let j = i;
+    while (j < n) {
+      const c = text.charCodeAt(j);
+      if (c !== SPACE && c !== TAB) break;
+      j++;
+    }
+    if (j === i) return i;
+    if (j < n) {
+      const c = text.charCodeAt(j);
+      if (c !== CR && c !== LF) return i;
+    }
+    i = j;
+  }
+}
+
+function isBlank(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== CR && c !== LF && c !== SPACE && c !== TAB) return false;
+  }
+  return true;
+}
+
+/** A field split all the way down: repetitions → components → subcomponents. */
+type FieldTree = string[][][];
+
+function splitField(raw: string, d: Delimiters): FieldTree {
+  return raw.split(d.repetition).map((rep) => rep.split(d.component).map((comp) => comp.split(d.subcomponent)));
+}
+
+function encodeField(tree: FieldTree, d: Delimiters): string {
+  let out = '';
+  for (let r = 0; r < tree.length; r++) {
+    if (r > 0) out += d.repetition;
+    const rep = tree[r] as string[][];
+    for (let c = 0; c < rep.length; c++) {
+      if (c > 0) out += d.component;
+      const comp = rep[c] as string[];
+      for (let s = 0; s < comp.length; s++) {
+        if (s > 0) out += d.subcomponent;
+        out += comp[s] as string;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * One parsed HL7 v2 message (ER7 encoding).
+ *
+ * Numbering follows HL7: fields, repetitions, components and subcomponents are 1-based, and MSH-1
+ * is the field separator itself. Reads return raw slices or unescaped text; nothing is allocated
+ * per field until a segment is first read.
+ */
+export class Hl7Message {
+  /** The message's delimiters, from MSH-1 and MSH-2. */
+  readonly delimiters: Delimiters;
+  private readonly text: string;
+  /** Per segment: start offset, end of content (start of terminator), end of terminator. */
+  private readonly starts: number[];
+  private readonly contentEnds: number[];
+  private readonly ends: number[];
+  /** MSH split on the field separator: [`MSH`, MSH-2, MSH-3, …]; so MSH-n is `mshFields[n - 1]`. */
+  private readonly mshFields: string[];
+  /** Other segments split on the field separator ([id, field 1, …]), on first access. */
+  private fieldCache: (string[] | undefined)[] | undefined;
+  /** Segments changed by `set` (rebuilt by `toString`). */
+  private changed: boolean[] | undefined;
+
+  private constructor(text: string, d: Delimiters, starts: number[], contentEnds: number[], ends: number[], msh: string[]) {
+    this.text = text;
+    this.delimiters = d;
+    this.starts = starts;
+    this.contentEnds = contentEnds;
+    this.ends = ends;
+    this.mshFields = msh;
+  }
+
+  /**
+   * Parse one message (text already decoded, see `decodeHl7Bytes`; one message, see `splitBatch`).
+   *
+   * Lenient where senders are sloppy and nothing is lost: CR, LF and CRLF segment terminators
+   * (each segment keeps its own), a missing final terminator, blank or whitespace-only lines between
+   * segments (kept as part of the terminator), trailing spaces (kept as data), any valid delimiter
+   * set. Missing MSH-9/MSH-10 are not parse errors: the ingest layer decides.
+   *
+   * Strict where guessing could corrupt data (v2.5.1 §2.5–2.6):
+   * - the text must start with `MSH` (HL7_NO_MSH, 100) and not be empty (HL7_EMPTY);
+   * - MSH-1/MSH-2 must be valid, distinct delimiters (HL7_BAD_DELIMITERS, 102);
+   * - every segment id is 3 upper-case letters or digits followed by the field separator or the
+   *   end of the segment (HL7_BAD_SEGMENT, 100): a line of free text that lost its escaping is caught
+   *   here instead of being read as a segment;
+   * - no second MSH, and no batch envelope (FHS/BHS/BTS/FTS) inside a message (HL7_BAD_SEGMENT, 100);
+   * - at least one segment after MSH (every v2 message structure has one; HL7_BAD_SEGMENT, 100);
+   * - no control characters other than CR, LF and TAB (HL7_CONTROL_BYTES, 102).
+   *
+   * @throws Hl7Error with a 0357 code and a location
+   */
+  static parse(text: string): Hl7Message {
+    const n = text.length;
+    if (n === 0 || (text.charCodeAt(0) !== 77 && isBlank(text))) {
+      throw new Hl7Error('HL7_EMPTY', Hl7ErrorCode.SegmentSequence, {});
+    }
+    if (text.charCodeAt(0) !== 77 || text.charCodeAt(1) !== 83 || text.charCodeAt(2) !== 72) {
+      throw new Hl7Error('HL7_NO_MSH', Hl7ErrorCode.SegmentSequence, {}, { segment: '', sequence: 1 });
+    }
+    // MSH-1 and MSH-2: the 4th character, then up to the next field separator or segment end.
+    if (n < 4 || text.charCodeAt(3) === CR || text.charCodeAt(3) === LF) {
+      throw new Hl7Error('HL7_BAD_DELIMITERS', Hl7ErrorCode.DataType, { reason: 'MSH-1 is missing' }, { segment: 'MSH', field: 1 });
+    }
+    const fs = text.charAt(3);
+    const fsCode = text.charCodeAt(3);
+    let e = 4;
+    while (e < n && e < 12) {
+      const c = text.charCodeAt(e);
+      if (c === fsCode || c === CR || c === LF) break;
+      e++;
+    }
+    const d = makeDelimiters(fs, text.slice(4, e));
+
+    const starts: number[] = [];
+    const contentEnds: number[] = [];
+    const ends: number[] = [];
+    let pos = 0;
+    while (pos < n) {
+      const k = starts.length;
+      if (k > 0) Hl7Message.checkSegmentId(text, pos, fsCode, starts);
+      let i = pos;
+      for (; i < n; i++) {
+        const c = text.charCodeAt(i);
+        if (c < 32 || c === 127) {
+          if (c === CR || c === LF) break;
+          if (c !== TAB) throw Hl7Message.controlByte(text, i, pos, fsCode, starts);
+        }
+      }
+      starts.push(pos);
+      contentEnds.push(i);
+      pos = i < n ? skipTerminator(text, i) : n;
+      ends.push(pos);
+    }
+    if (starts.length === 1) {
+      throw new Hl7Error('HL7_BAD_SEGMENT', Hl7ErrorCode.SegmentSequence, { reason: 'the message has no segment after MSH' }, { segment: 'MSH' });
+    }
+    const msh = text.slice(0, contentEnds[0]).split(fs);
+    return new Hl7Message(text, d, starts, contentEnds, ends, msh);
+  }
+
+  private static occurrence(text: string, starts: number[], pos: number): number {
+    let occ = 1;
+    for (const s of starts) {
+      if (text.charCodeAt(s) === text.charCodeAt(pos) && text.charCodeAt(s + 1) === text.charCodeAt(pos + 1)
+        && text.charCodeAt(s + 2) === text.charCodeAt(pos + 2)) occ++;
+    }
+    return occ;
+  }
+
+  private static checkSegmentId(text: string, pos: number, fsCode: number, starts: number[]): void {
+    const c0 = text.charCodeAt(pos);
+    const c1 = text.charCodeAt(pos + 1);
+    const c2 = text.charCodeAt(pos + 2);
+    const c3 = text.charCodeAt(pos + 3); // NaN at the end of the text
+    const index = starts.length + 1;
+    if (!isIdChar(c0) || !isIdChar(c1) || !isIdChar(c2) || !(c3 === fsCode || c3 === CR || c3 === LF || Number.isNaN(c3))) {
+      throw new Hl7Error('HL7_BAD_SEGMENT', Hl7ErrorCode.SegmentSequence, {
+        reason: `segment ${index} does not start with a segment id (3 upper-case letters or digits, then the field separator)`,
+      }, { segment: '', sequence: index });
+    }
+    const id = text.slice(pos, pos + 3);
+    if (id === 'MSH') {
+      throw new Hl7Error('HL7_BAD_SEGMENT', Hl7ErrorCode.SegmentSequence, {
+        reason: `a second MSH at segment ${index}: several messages must be split first (splitBatch)`,
+      }, { segment: 'MSH', sequence: Hl7Message.occurrence(text, starts, pos) });
+    }
+    if (id === 'FHS' || id === 'BHS' || id === 'BTS' || id === 'FTS') {
+      throw new Hl7Error('HL7_BAD_SEGMENT', Hl7ErrorCode.SegmentSequence, {
+        reason: `batch envelope segment ${id} inside a message (segment ${index})`,
+      }, { segment: id, sequence: Hl7Message.occurrence(text, starts, pos) });
+    }
+  }
+
+  private static controlByte(text: string, at: number, pos: number, fsCode: number, starts: number[]): Hl7Error {
+    const c = text.charCodeAt(at);
+    let seps = 0;
+    for (let i = pos; i < at; i++) if (text.charCodeAt(i) === fsCode) seps++;
+    const isMsh = starts.length === 0;
+    const loc: Hl7Location = isMsh
+      ? { segment: 'MSH', field: seps === 0 ? 0 : seps + 1 }
+      : { segment: text.slice(pos, pos + 3), sequence: Hl7Message.occurrence(text, starts, pos), field: seps };
+    return new Hl7Error('HL7_CONTROL_BYTES', Hl7ErrorCode.DataType, { byte: c.toString(16).padStart(2, '0'), offset: at }, loc);
+  }
+
+  /**
+   * Raw MSH-n (escaped), `''` when absent. HL7 numbering: MSH-1 is the field separator, MSH-2 the
+   * encoding characters, MSH-3 the sending application. The fast path for the ingest loop.
+   */
+  msh(n: number): string {
+    if (n === 1) return this.delimiters.field;
+    return n >= 2 ? (this.mshFields[n - 1] ?? '') : '';
+  }
+
+  /** MSH-10, first component, raw; `''` when absent. */
+  get controlId(): string {
+    return nthPiece(this.msh(10), this.delimiters.component, 0) ?? '';
+  }
+
+  /** `TYPE^EVENT` from MSH-9.1 and MSH-9.2 (always joined with `^`), `TYPE` when there is no event; raw. */
+  get messageType(): string {
+    const f = this.msh(9);
+    const c = this.delimiters.component;
+    const i = f.indexOf(c);
+    if (i < 0) return f;
+    const type = f.slice(0, i);
+    const event = nthPiece(f, c, 1) ?? '';
+    return event === '' ? type : `${type}^${event}`;
+  }
+
+  /** MSH-12.1, e.g. `2.5.1`, raw. */
+  get version(): string {
+    return nthPiece(this.msh(12), this.delimiters.component, 0) ?? '';
+  }
+
+  /** MSH-18 first repetition (the character set), raw; `''` when absent. */
+  get charset(): string {
+    return nthPiece(this.msh(18), this.delimiters.repetition, 0) ?? '';
+  }
+
+  /** The MSH fields needed to acknowledge this message (see `buildAck`). */
+  ackRequest(): AckRequest {
+    const m = this.mshFields;
+    const d = this.delimiters;
+    const type = m[8] ?? '';
+    return {
+      delimiters: d,
+      sendingApplication: m[2] ?? '',
+      sendingFacility: m[3] ?? '',
+      receivingApplication: m[4] ?? '',
+      receivingFacility: m[5] ?? '',
+      messageType: type,
+      triggerEvent: nthPiece(type, d.component, 1) ?? '',
+      controlId: nthPiece(m[9] ?? '', d.component, 0) ?? '',
+      processingId: m[10] ?? '',
+      version: m[11] ?? '',
+      acceptAckType: m[14] ?? '',
+      applicationAckType: m[15] ?? '',
+    };
+  }
+
+  /** Number of segments. */
+  get segmentCount(): number {
+    return this.starts.length;
+  }
+
+  /** The segment ids in order, e.g. `['MSH', 'EVN', 'PID', …]`. */
+  segmentNames(): string[] {
+    const out: string[] = [];
+    for (const s of this.starts) out.push(this.text.slice(s, s + 3));
+    return out;
+  }
+
+  /** How many segments have this id (e.g. to loop over `OBX[i]`). */
+  countSegments(id: string): number {
+    let count = 0;
+    for (const s of this.starts) if (this.text.startsWith(id, s) && id.length === 3) count++;
+    return count;
+  }
+
+  /** Index of the `occ`-th segment with this id, or -1. */
+  private segmentIndex(id: string, occ: number): number {
+    if (occ === 1 && id === 'MSH') return 0;
+    const starts = this.starts;
+    const text = this.text;
+    for (let k = 1; k < starts.length; k++) {
+      if (text.startsWith(id, starts[k] as number) && --occ === 0) return k;
+    }
+    return -1;
+  }
+
+  /** Fields of segment k: for MSH [`MSH`, MSH-2, MSH-3 …], otherwise [id, field 1, field 2 …]. */
+  private fieldsOf(k: number): string[] {
+    if (k === 0) return this.mshFields;
+    const cache = (this.fieldCache ??= []);
+    let f = cache[k];
+    if (f === undefined) {
+      f = this.text.slice(this.starts[k], this.contentEnds[k]).split(this.delimiters.field);
+      cache[k] = f;
+    }
+    return f;
+  }
+
+  /** Where field `p.field` sits in `fieldsOf()`, or the MSH-1/MSH-2 marker. */
+  private static fieldIndex(p: Hl7Path): number {
+    return p.segment === 'MSH' ? p.field - 1 : p.field;
+  }
+
+  private rawValue(p: Hl7Path): string | undefined {
+    const k = this.segmentIndex(p.segment, p.occurrence);
+    if (k < 0) return undefined;
+    const d = this.delimiters;
+    if (k === 0 && p.field <= 2) {
+      // MSH-1 and MSH-2 hold the delimiters themselves: never split them.
+      if ((p.repetition ?? 1) !== 1 || (p.component ?? 1) !== 1 || (p.subcomponent ?? 1) !== 1) return undefined;
+      return p.field === 1 ? d.field : (this.mshFields[1] ?? '');
+    }
+    const field = this.fieldsOf(k)[Hl7Message.fieldIndex(p)];
+    if (field === undefined) return undefined;
+    const rep = nthPiece(field, d.repetition, (p.repetition ?? 1) - 1);
+    if (rep === undefined || p.component === undefined) return rep;
+    const comp = nthPiece(rep, d.component, p.component - 1);
+    if (comp === undefined || p.subcomponent === undefined) return comp;
+    return nthPiece(comp, d.subcomponent, p.subcomponent - 1);
+  }
+
+  /**
+   * Read one value by path (grammar in `parsePath`): `PID-3` is the first repetition of PID-3 with
+   * its components, `PID-3[2].1` a component of the second, `MSH-9.2` the trigger event.
+   *
+   * Unescaped by default (escape sequences decoded; structural delimiters inside a composite value
+   * stay as they are), `{ raw: true }` gives the escaped text. MSH-1 and MSH-2 are always returned
+   * as they are. `undefined` when the segment, field, repetition or component is absent; `''` when
+   * it is present but empty.
+   *
+   * @throws Hl7Error HL7_BAD_PATH for a malformed path (never for content)
+   */
+  get(path: string, opts?: { raw?: boolean }): string | undefined {
+    const p = parsePath(path);
+    const raw = this.rawValue(p);
+    if (raw === undefined || opts?.raw === true || (p.segment === 'MSH' && p.field <= 2)) return raw;
+    return unescapeValue(raw, this.delimiters);
+  }
+
+  /**
+   * Every repetition of a field: `getAll('PID-3')` → `['123^^^MRN', '9434765919^^^NHS']`, and with a
+   * component or subcomponent, that part of each repetition (`''` where a repetition lacks it, so
+   * indexes line up). `[]` when the segment or field is absent or the field is empty. Unescaped
+   * unless `{ raw: true }`.
+   *
+   * @throws Hl7Error HL7_BAD_PATH for a malformed path
+   */
+  getAll(path: string, opts?: { raw?: boolean }): string[] {
+    const p = parsePath(path);
+    if (p.segment === 'MSH' && p.field <= 2) {
+      const v = this.rawValue({ segment: 'MSH', occurrence: 1, field: p.field });
+      return v === undefined ? [] : [v];
+    }
+    const k = this.segmentIndex(p.segment, p.occurrence);
+    if (k < 0) return [];
+    const field = this.fieldsOf(k)[Hl7Message.fieldIndex(p)];
+    if (field === undefined || field === '') return [];
+    const d = this.delimiters;
+    let reps = field.split(d.repetition);
+    if (p.repetition !== undefined) reps = p.repetition <= reps.length ? [reps[p.repetition - 1] as string] : [];
+    const out: string[] = [];
+    for (const rep of reps) {
+      let v: string | undefined = rep;
+      if (p.component !== undefined) v = nthPiece(v, d.component, p.component - 1);
+      if (v !== undefined && p.subcomponent !== undefined) v = nthPiece(v, d.subcomponent, p.subcomponent - 1);
+      v ??= '';
+      out.push(opts?.raw === true ? v : unescapeValue(v, d));
+    }
+    return out;
+  }
+
+  /**
+   * Write one value by path. The value is escaped unless `{ raw: true }`; missing fields,
+   * repetitions, components and subcomponents are created (padded with empty ones). Only the
+   * touched segment is rebuilt by `toString()`.
+   *
+   * @throws Hl7Error HL7_BAD_PATH when the segment does not exist (segments are never created),
+   *   for MSH-1/MSH-2 (changing the delimiters would mean re-encoding the whole message), and for a
+   *   raw value containing the field separator, CR/LF or control characters;
+   *   HL7_BAD_ESCAPE when a value needs escaping but the message has no escape character
+   */
+  set(path: string, value: string, opts?: { raw?: boolean }): void {
+    const p = parsePath(path);
+    if (p.segment === 'MSH' && p.field <= 2) {
+      throw new Hl7Error('HL7_BAD_PATH', Hl7ErrorCode.DataType, { path, reason: 'MSH-1 and MSH-2 (the delimiters) cannot be changed' });
+    }
+    const k = this.segmentIndex(p.segment, p.occurrence);
+    if (k < 0) {
+      throw new Hl7Error('HL7_BAD_PATH', Hl7ErrorCode.DataType, {
+        path,
+        reason: `the message has no ${p.segment}${p.occurrence > 1 ? `[${p.occurrence}]` : ''} segment (set never creates segments)`,
+      });
+    }
+    const d = this.delimiters;
+    let v: string;
+    if (opts?.raw === true) {
+      for (let i = 0; i < value.length; i++) {
+        const c = value.charCodeAt(i);
+        if ((c < 32 && c !== TAB) || c === 127 || value.charAt(i) === d.field) {
+          throw new Hl7Error('HL7_BAD_PATH', Hl7ErrorCode.DataType, {
+            path,
+            reason: 'a raw value must not contain the field separator, CR/LF or control characters',
+          });
+        }
+      }
+      v = value;
+    } else {
+      v = escapeValue(value, d);
+    }
+    const fields = this.fieldsOf(k);
+    const idx = Hl7Message.fieldIndex(p);
+    while (fields.length <= idx) fields.push('');
+    fields[idx] = replacePiece(fields[idx] as string, d.repetition, (p.repetition ?? 1) - 1, (rep) => {
+      if (p.component === undefined) return v;
+      return replacePiece(rep, d.component, p.component - 1, (comp) => {
+        if (p.subcomponent === undefined) return v;
+        return replacePiece(comp, d.subcomponent, p.subcomponent - 1, () => v);
+      });
+    });
+    (this.changed ??= [])[k] = true;
+  }
+
+  /** Segment k's content (without terminator), rebuilt when asked or when `set` touched it. */
+  private segmentContent(k: number, rebuild: boolean): string {
+    if (!rebuild) {
+      if (this.changed?.[k] === true) return this.fieldsOf(k).join(this.delimiters.field);
+      return this.text.slice(this.starts[k], this.contentEnds[k]);
+    }
+    // Full rebuild from the field tree: split every field down to subcomponents and encode back.
+    const d = this.delimiters;
+    const fields = this.fieldsOf(k);
+    let out = fields[0] as string;
+    for (let f = 1; f < fields.length; f++) {
+      const raw = fields[f] as string;
+      out += d.field + (k === 0 && f === 1 ? raw : encodeField(splitField(raw, d), d));
+    }
+    return out;
+  }
+
+  /**
+   * The message text. Lossless: byte for byte the parsed text when nothing was `set`; after `set`,
+   * only the touched segments are rebuilt (every segment keeps its own terminator).
+   */
+  toString(): string {
+    if (this.changed === undefined) return this.text;
+    return this.encode();
+  }
+
+  /**
+   * Encode the message. `{ rebuild: true }` re-encodes every segment from its split field tree
+   * (repetitions, components, subcomponents) instead of reusing the input slices; the result must
+   * still equal the input byte for byte, which is what the round-trip tests check.
+   */
+  encode(opts?: { rebuild?: boolean }): string {
+    const rebuild = opts?.rebuild === true;
+    if (!rebuild && this.changed === undefined) return this.text;
+    let out = '';
+    for (let k = 0; k < this.starts.length; k++) {
+      out += this.segmentContent(k, rebuild) + this.text.slice(this.contentEnds[k], this.ends[k]);
+    }
+    return out;
+  }
+}

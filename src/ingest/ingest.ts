@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The ACK contract, in one place: a frame's bytes in, exactly one ACK out, and the frame journaled
+ * before that ACK leaves. Every interface (MLLP, replay into a data directory, later HL7 over HTTP)
+ * goes through {@link Ingestor}; none of them builds an ACK itself.
+ *
+ * Per frame: decode the charset (MSH-18, BOM), split batches, parse each message, check MSH-9 and
+ * MSH-10, build the ACK (AA, or AR with the 0357 code and the location), submit the journal row,
+ * and answer after the group commit. A commit that fails answers AE and stores nothing, so an AA
+ * always means "on disk".
+ */
+import {
+  Hl7Error,
+  Hl7ErrorCode,
+  Hl7Message,
+  buildAck,
+  decodeHl7Bytes,
+  formatLocation,
+  salvageAckRequest,
+  splitBatch,
+  type AckCode,
+  type AckRequest,
+} from '../hl7/index.js';
+import { errorMessage, isTributaryError } from '../errors.js';
+import type { CommitResult, Journal, JournalEntry, MessageStatus } from '../journal/journal.js';
+import type { Logger } from '../log.js';
+
+/** Where a frame came from. */
+export interface FrameMeta {
+  interface: string;
+  connectionId: string | null;
+  remoteAddress: string | null;
+  remotePort: number | null;
+}
+
+/** What the sender is told, and what was stored. */
+export interface IngestResult {
+  /** The ACK text to send (segments terminated by CR, not framed). */
+  ack: string;
+  ackCode: AckCode;
+  /** The journal status of the frame (the worst of its messages for a batch frame). */
+  status: MessageStatus;
+  /** Journal ids written for this frame (empty when the commit failed). */
+  ids: number[];
+  /** Catalog code when not accepted. */
+  reasonCode: string | null;
+  /** MSH-10 of the (first) message, '' when unknown. */
+  controlId: string;
+}
+
+/** Options of {@link Ingestor}. */
+export interface IngestorOptions {
+  journal: Journal;
+  logger: Logger;
+  /** MSH-3 / MSH-4 of our ACKs. */
+  sendingApplication?: string;
+  sendingFacility?: string;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+interface Prepared {
+  entry: JournalEntry;
+  request: AckRequest | null;
+  error: Hl7Error | null;
+}
+
+const STATUS_RANK: Record<MessageStatus, number> = { accepted: 0, duplicate: 0, rejected: 1, error: 2 };
+
+/** Turns frames into journal rows and ACKs. One per engine (or per replay run). */
+export class Ingestor {
+  private readonly journal: Journal;
+  private readonly logger: Logger;
+  private readonly sendingApplication: string;
+  private readonly sendingFacility: string;
+  private readonly now: () => number;
+  private readonly ackIdPrefix: string;
+  private ackSeq = 0;
+  private tsCacheMs = -1;
+  private tsCacheDate = new Date(0);
+
+  constructor(options: IngestorOptions) {
+    this.journal = options.journal;
+    this.logger = options.logger;
+    this.sendingApplication = options.sendingApplication ?? 'TRIBUTARY';
+    this.sendingFacility = options.sendingFacility ?? 'TRIBUTARY';
+    this.now = options.now ?? Date.now;
+    // ACK control ids must be unique across restarts: start time in base 36 plus a counter.
+    this.ackIdPrefix = `T${Date.now().toString(36).toUpperCase()}`;
+  }
+
+  private ackOptions(code: AckCode, error?: Hl7Error) {
+    const ms = this.now();
+    if (ms !== this.tsCacheMs) {
+      this.tsCacheMs = ms;
+      this.tsCacheDate = new Date(ms);
+    }
+    return {
+      code,
+      error,
+      text: error ? error.message + (error.location ? ` at ${formatLocation(error.location)}` : '') : undefined,
+      controlId: `${this.ackIdPrefix}${++this.ackSeq}`,
+      timestamp: this.tsCacheDate,
+      sendingApplication: this.sendingApplication,
+      sendingFacility: this.sendingFacility,
+    };
+  }
+
+  /**
+   * Journal one frame and answer it. `done` is called exactly once, after the commit (or its
+   * failure). Never throws.
+   */
+  submitFrame(payload: Buffer, meta: FrameMeta, done: (result: IngestResult) => void): void {
+    const receivedAt = this.now();
+    let prepared: Prepared[];
+    try {
+      prepared = this.prepare(payload, meta, receivedAt);
+    } catch (e) {
+      // prepare() turns every content problem into a rejected entry; reaching here is a bug.
+      this.logger.error('ingest failed unexpectedly', { code: 'INTERNAL', reason: errorMessage(e) });
+      prepared = [this.errorEntry(payload, meta, receivedAt, e)];
+    }
+    this.commit(prepared, done);
+  }
+
+  /**
+   * Journal an oversize frame (only its first bytes are kept) and answer it with AR. The caller
+   * closes the connection afterwards.
+   */
+  submitOversize(prefix: Buffer, bytesSeen: number, maxFrameBytes: number, meta: FrameMeta, done: (result: IngestResult) => void): void {
+    const error = new Hl7Error('MLLP_FRAME_TOO_LARGE', Hl7ErrorCode.ApplicationInternalError, { maxFrameBytes });
+    const request = salvageAckRequest(prefix.toString('latin1'));
+    const entry = this.entry(prefix, meta, this.now(), request, null, 'rejected', error);
+    entry.rawSize = bytesSeen;
+    entry.ack = buildAck(request, this.ackOptions('AR', error));
+    this.commit([{ entry, request, error }], done);
+  }
+
+  private prepare(payload: Buffer, meta: FrameMeta, receivedAt: number): Prepared[] {
+    let text: string;
+    let charset: string;
+    try {
+      const decoded = decodeHl7Bytes(payload);
+      text = decoded.text;
+      charset = decoded.charset;
+    } catch (e) {
+      return [this.rejected(payload, meta, receivedAt, salvageAckRequest(payload.toString('latin1')), null, e)];
+    }
+    let messages: string[];
+    let envelope: string | null = null;
+    try {
+      const split = splitBatch(text);
+      messages = split.messages;
+      const env = split.envelope;
+      if (env.fhs || env.bhs || env.bts || env.fts) {
+        envelope = [env.fhs, env.bhs, env.bts, env.fts].filter((s) => s !== undefined).join('\r');
+      }
+    } catch (e) {
+      return [this.rejected(payload, meta, receivedAt, salvageAckRequest(text), charset, e)];
+    }
+    if (messages.length === 0) {
+      const e = new Hl7Error('HL7_EMPTY', Hl7ErrorCode.SegmentSequence, {}, { segment: 'MSH' });
+      return [this.rejected(payload, meta, receivedAt, null, charset, e)];
+    }
+    if (messages.length === 1 && envelope === null) {
+      return [this.prepareMessage(payload, messages[0]!, charset, meta, receivedAt, null)];
+    }
+    // A batch in one frame or file: one row per message, each with its own bytes.
+    const encoding: BufferEncoding = charset === '8859/1' || charset === 'ASCII' ? 'latin1' : 'utf8';
+    return messages.map((m) => this.prepareMessage(Buffer.from(m, encoding), m, charset, meta, receivedAt, envelope));
+  }
+
+  private prepareMessage(
+    raw: Buffer,
+    text: string,
+    charset: string,
+    meta: FrameMeta,
+    receivedAt: number,
+    envelope: string | null,
+  ): Prepared {
+    let msg: Hl7Message;
+    try {
+      msg = Hl7Message.parse(text);
+    } catch (e) {
+      const p = this.rejected(raw, meta, receivedAt, salvageAckRequest(text), charset, e);
+      p.entry.envelope = envelope;
+      return p;
+    }
+    const request = msg.ackRequest();
+    let problem: Hl7Error | null = null;
+    if (!msg.msh(9)) {
+      problem = new Hl7Error('HL7_REQUIRED_FIELD', Hl7ErrorCode.RequiredFieldMissing, { field: 'MSH-9' }, { segment: 'MSH', field: 9 });
+    } else if (!request.controlId) {
+      problem = new Hl7Error('HL7_REQUIRED_FIELD', Hl7ErrorCode.RequiredFieldMissing, { field: 'MSH-10' }, { segment: 'MSH', field: 10 });
+    }
+    const entry = this.entry(raw, meta, receivedAt, request, charset, problem ? 'rejected' : 'accepted', problem ?? undefined);
+    entry.messageType = msg.messageType || null;
+    entry.envelope = envelope;
+    entry.ack = buildAck(request, this.ackOptions(problem ? 'AR' : 'AA', problem ?? undefined));
+    return { entry, request, error: problem };
+  }
+
+  private rejected(raw: Buffer, meta: FrameMeta, receivedAt: number, request: AckRequest | null, charset: string | null, e: unknown): Prepared {
+    const error =
+      e instanceof Hl7Error
+        ? e
+        : isTributaryError(e)
+          ? new Hl7Error(e.code, Hl7ErrorCode.ApplicationInternalError, e.params)
+          : new Hl7Error('INTERNAL', Hl7ErrorCode.ApplicationInternalError, { reason: errorMessage(e) });
+    const entry = this.entry(raw, meta, receivedAt, request, charset, 'rejected', error);
+    entry.ack = buildAck(request, this.ackOptions('AR', error));
+    return { entry, request, error };
+  }
+
+  private errorEntry(raw: Buffer, meta: FrameMeta, receivedAt: number, e: unknown): Prepared {
+    const error = new Hl7Error('INTERNAL', Hl7ErrorCode.ApplicationInternalError, { reason: errorMessage(e) });
+    const request = salvageAckRequest(raw.toString('latin1'));
+    const entry = this.entry(raw, meta, receivedAt, request, null, 'error', error);
+    entry.ack = buildAck(request, this.ackOptions('AE', error));
+    return { entry, request, error };
+  }
+
+  private entry(
+    raw: Buffer,
+    meta: FrameMeta,
+    receivedAt: number,
+    request: AckRequest | null,
+    charset: string | null,
+    status: MessageStatus,
+    error?: Hl7Error,
+  ): JournalEntry {
+    return {
+      receivedAt,
+      interface: meta.interface,
+      connectionId: meta.connectionId,
+      remoteAddress: meta.remoteAddress,
+      remotePort: meta.remotePort,
+      raw,
+      charset,
+      // Until authenticated senders exist (issue 6), the sender is MSH-3 + MSH-4 as sent.
+      sender: request ? `${request.sendingApplication}|${request.sendingFacility}` : null,
+      controlId: request?.controlId || null,
+      messageType: request?.messageType ? request.messageType.split(request.delimiters.component).slice(0, 2).join('^') : null,
+      status,
+      reasonCode: error ? error.code : null,
+      reason: error ? error.message : null,
+      errorLocation: error?.location ? formatLocation(error.location) : null,
+      ackCode: status === 'accepted' ? 'AA' : status === 'rejected' ? 'AR' : 'AE',
+      ack: null,
+    };
+  }
+
+  private commit(prepared: Prepared[], done: (result: IngestResult) => void): void {
+    const results: Array<CommitResult | null> = new Array<CommitResult | null>(prepared.length).fill(null);
+    let remaining = prepared.length;
+    let failure: Error | null = null;
+    const finish = (): void => {
+      if (failure) {
+        const first = prepared[0]!;
+        const error = new Hl7Error(
+          isTributaryError(failure) ? failure.code : 'JOURNAL_WRITE_FAILED',
+          Hl7ErrorCode.ApplicationInternalError,
+          isTributaryError(failure) ? failure.params : { reason: errorMessage(failure) },
+        );
+        this.logger.error('journal commit failed; answering AE', { code: error.code, reason: error.message });
+        done({
+          ack: buildAck(first.request, this.ackOptions('AE', error)),
+          ackCode: 'AE',
+          status: 'error',
+          ids: [],
+          reasonCode: error.code,
+          controlId: first.request?.controlId ?? '',
+        });
+        return;
+      }
+      done(this.combine(prepared, results as CommitResult[]));
+    };
+    prepared.forEach((p, i) => {
+      this.journal.submit(p.entry, (err, res) => {
+        if (err) failure ??= err;
+        results[i] = res;
+        if (--remaining === 0) finish();
+      });
+    });
+  }
+
+  /** One ACK per frame: a batch frame is answered for its first message, with the worst outcome. */
+  private combine(prepared: Prepared[], results: CommitResult[]): IngestResult {
+    const first = prepared[0]!;
+    const firstResult = results[0]!;
+    if (prepared.length === 1) {
+      return {
+        ack: firstResult.ack ?? '',
+        ackCode: (firstResult.ackCode ?? 'AE') as AckCode,
+        status: firstResult.status,
+        ids: [firstResult.id],
+        reasonCode: first.entry.reasonCode,
+        controlId: first.request?.controlId ?? '',
+      };
+    }
+    let worst = 0;
+    for (let i = 1; i < results.length; i++) {
+      if (STATUS_RANK[results[i]!.status] > STATUS_RANK[results[worst]!.status]) worst = i;
+    }
+    const w = prepared[worst]!;
+    const ids = results.map((r) => r.id);
+    if (STATUS_RANK[results[worst]!.status] === 0) {
+      return { ack: firstResult.ack ?? '', ackCode: 'AA', status: 'accepted', ids, reasonCode: null, controlId: first.request?.controlId ?? '' };
+    }
+    const code: AckCode = w.entry.status === 'error' ? 'AE' : 'AR';
+    const error = w.error ?? new Hl7Error('INTERNAL', Hl7ErrorCode.ApplicationInternalError, { reason: w.entry.reason ?? '' });
+    const opts = this.ackOptions(code, error);
+    opts.text = `message ${worst + 1} of ${prepared.length} (MSH-10 ${w.entry.controlId ?? 'unknown'}): ${opts.text ?? ''}`;
+    return { ack: buildAck(first.request, opts), ackCode: code, status: w.entry.status, ids, reasonCode: w.entry.reasonCode, controlId: first.request?.controlId ?? '' };
+  }
+}
+

@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The journal: every frame Tributary receives, with its raw bytes, where it came from, what was
+ * decided and the ACK that was sent. It is the proof behind the ACK contract:
+ *
+ * - rows are written with SQLite WAL and `synchronous=FULL`, so a commit survives a crash;
+ * - rows are committed in groups: everything submitted during one event-loop turn goes into one
+ *   transaction, flushed on `setImmediate` (see bench/RESULTS.md observation 6: a timer window is
+ *   worse at every concurrency), and the callers' callbacks run only after that commit;
+ * - a failed commit reports the error to every caller of the group (they answer `AE`, never `AA`).
+ *
+ * Duplicate detection: an accepted message whose sender + MSH-10 matches an accepted message inside
+ * `duplicateWindowMs` is stored with status `duplicate`, pointing at the first, and gets the first
+ * message's ACK again. Only accepted originals count: a message that was rejected or failed may be
+ * sent again with the same MSH-10 and is processed anew.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { TributaryError, errorMessage } from '../errors.js';
+import { migrate } from './schema.js';
+
+/** The outcome of a journaled frame. */
+export type MessageStatus = 'accepted' | 'rejected' | 'error' | 'duplicate';
+
+/** One row to write. */
+export interface JournalEntry {
+  /** Epoch ms when the frame was complete. */
+  receivedAt: number;
+  /** `mllp`, `mllps` (TLS), `replay`, `http`. */
+  interface: string;
+  connectionId: string | null;
+  remoteAddress: string | null;
+  remotePort: number | null;
+  /** The bytes exactly as received (for an oversize frame: its first bytes, see rawSize). */
+  raw: Uint8Array;
+  /** Total size of the frame when `raw` is only a prefix. */
+  rawSize?: number;
+  charset: string | null;
+  /** Who sent it, the duplicate-detection key (MSH-3 and MSH-4 until authenticated senders exist). */
+  sender: string | null;
+  controlId: string | null;
+  messageType: string | null;
+  status: MessageStatus;
+  /** Catalog error code when not accepted. */
+  reasonCode: string | null;
+  reason: string | null;
+  /** Where in the message the problem is, e.g. `PID-3[2].1`. */
+  errorLocation: string | null;
+  ackCode: string | null;
+  /** The ACK text sent for it. */
+  ack: string | null;
+  /** FHS/BHS/BTS/FTS segments when the frame or file was a batch. */
+  envelope?: string | null;
+}
+
+/** What the journal decided and stored. */
+export interface CommitResult {
+  id: number;
+  status: MessageStatus;
+  ackCode: string | null;
+  ack: string | null;
+  /** The first message's id when this one is a duplicate. */
+  duplicateOf: number | null;
+}
+
+/** Callback of {@link Journal.submit}: exactly one of error / result. */
+export type CommitCallback = (error: Error | null, result: CommitResult | null) => void;
+
+/** A stored row as read back. */
+export interface JournalRow {
+  id: number;
+  receivedAt: number;
+  interface: string;
+  connectionId: string | null;
+  remoteAddress: string | null;
+  remotePort: number | null;
+  raw: Buffer;
+  rawSize: number;
+  charset: string | null;
+  sender: string | null;
+  controlId: string | null;
+  messageType: string | null;
+  status: MessageStatus;
+  reasonCode: string | null;
+  reason: string | null;
+  errorLocation: string | null;
+  ackCode: string | null;
+  ack: string | null;
+  duplicateOf: number | null;
+  envelope: string | null;
+}
+
+/** A transport-level event with no message (a refused connection, an idle timeout…). */
+export interface TransportEvent {
+  at: number;
+  kind: string;
+  remoteAddress: string | null;
+  connectionId: string | null;
+  code: string;
+  detail: string;
+}
+
+/** Options of {@link Journal.open}. */
+export interface JournalOptions {
+  /** The database file; its folder is created. */
+  file: string;
+  /** Duplicate window; 0 disables duplicate detection. */
+  duplicateWindowMs?: number;
+  /** Flush early when this many rows wait. */
+  maxBatchMessages?: number;
+  /** Open read-only (CLI inspection); no writes, no migrations. */
+  readonly?: boolean;
+}
+
+/** Filters of {@link Journal.list}. */
+export interface ListFilter {
+  status?: MessageStatus;
+  /** Epoch ms: rows received at or after. */
+  since?: number;
+  limit?: number;
+  /** Rows with an id greater than this. */
+  afterId?: number;
+}
+
+interface Pending {
+  entry: JournalEntry;
+  cb: CommitCallback;
+  id: number;
+  duplicateOfId: number | null;
+  duplicateOfPending: Pending | null;
+}
+
+const COLUMNS =
+  'received_at, interface, connection_id, remote_address, remote_port, raw, raw_size, charset, sender, control_id, ' +
+  'message_type, status, reason_code, reason, error_location, ack_code, ack, duplicate_of, envelope';
+
+/** The message journal on one SQLite file. */
+export class Journal {
+  /** The database file. */
+  readonly file: string;
+  private readonly db: Database.Database;
+  private readonly duplicateWindowMs: number;
+  private readonly maxBatch: number;
+  private queue: Pending[] = [];
+  private events: TransportEvent[] = [];
+  private pendingAccepted = new Map<string, Pending>();
+  private scheduled = false;
+  private closed = false;
+  private readonly insertStmt: Database.Statement | undefined;
+  private readonly insertEventStmt: Database.Statement | undefined;
+  private readonly findOriginalStmt: Database.Statement | undefined;
+  private readonly flushBound = (): void => this.flush();
+  /** Counters since open. */
+  readonly stats = { commits: 0, rows: 0, failedCommits: 0, duplicates: 0 };
+  /** Test hook: when set, called inside each group transaction before it commits. */
+  faultInjector: (() => void) | null = null;
+
+  private constructor(options: JournalOptions, db: Database.Database) {
+    this.file = options.file;
+    this.db = db;
+    this.duplicateWindowMs = options.duplicateWindowMs ?? 24 * 60 * 60 * 1000;
+    this.maxBatch = options.maxBatchMessages ?? 2000;
+    if (!options.readonly) {
+      this.insertStmt = db.prepare(`INSERT INTO message (${COLUMNS}) VALUES (${COLUMNS.split(',').map(() => '?').join(',')})`);
+      this.insertEventStmt = db.prepare(
+        'INSERT INTO transport_event (at, kind, remote_address, connection_id, code, detail) VALUES (?, ?, ?, ?, ?, ?)',
+      );
+      this.findOriginalStmt = db.prepare(
+        "SELECT id, ack, ack_code FROM message WHERE sender = ? AND control_id = ? AND status = 'accepted' AND received_at >= ? ORDER BY id LIMIT 1",
+      );
+    }
+  }
+
+  /**
+   * Open (and create or migrate) a journal.
+   * @throws TributaryError `JOURNAL_OPEN_FAILED`
+   */
+  static open(options: JournalOptions): Journal {
+    let db: Database.Database;
+    try {
+      if (!options.readonly) mkdirSync(dirname(options.file), { recursive: true });
+      db = new Database(options.file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+      db.pragma('busy_timeout = 5000');
+      if (!options.readonly) {
+        db.pragma('journal_mode = WAL');
+        // FULL: a commit is on disk before the ACK goes out (NORMAL in WAL mode may lose the last
+        // commits on power loss, which would break "an ACK means durable").
+        db.pragma('synchronous = FULL');
+        migrate(db);
+      }
+    } catch (e) {
+      throw new TributaryError('JOURNAL_OPEN_FAILED', { file: options.file, reason: errorMessage(e) }, { cause: e });
+    }
+    return new Journal(options, db);
+  }
+
+  /** The underlying connection, for layers that share the file (record, audit). */
+  get database(): Database.Database {
+    return this.db;
+  }
+
+  /**
+   * Queue a row for the next group commit. `cb` runs after the commit (or its failure), in
+   * submission order. Accepted entries are checked for duplicates here, synchronously, so two
+   * copies arriving in the same turn are caught too.
+   */
+  submit(entry: JournalEntry, cb: CommitCallback): void {
+    if (this.closed) {
+      cb(new TributaryError('JOURNAL_CLOSED'), null);
+      return;
+    }
+    const p: Pending = { entry, cb, id: 0, duplicateOfId: null, duplicateOfPending: null };
+    if (entry.status === 'accepted' && this.duplicateWindowMs > 0 && entry.controlId) {
+      this.checkDuplicate(p);
+    }
+    this.queue.push(p);
+    if (this.queue.length >= this.maxBatch) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushBound);
+    }
+  }
+
+  private checkDuplicate(p: Pending): void {
+    const e = p.entry;
+    const key = `${e.sender ?? ''}\u0000${e.controlId}`;
+    const first = this.pendingAccepted.get(key);
+    if (first) {
+      p.duplicateOfPending = first;
+      this.markDuplicate(e, first.entry.ack, first.entry.ackCode, 0);
+      return;
+    }
+    const row = this.findOriginalStmt!.get(e.sender ?? '', e.controlId, e.receivedAt - this.duplicateWindowMs) as
+      | { id: number; ack: string | null; ack_code: string | null }
+      | undefined;
+    if (row) {
+      p.duplicateOfId = row.id;
+      this.markDuplicate(e, row.ack, row.ack_code, row.id);
+      return;
+    }
+    this.pendingAccepted.set(key, p);
+  }
+
+  private markDuplicate(e: JournalEntry, ack: string | null, ackCode: string | null, originalId: number): void {
+    const err = new TributaryError('JOURNAL_DUPLICATE', { originalId: originalId || 'in the same batch', windowMs: this.duplicateWindowMs });
+    e.status = 'duplicate';
+    e.reasonCode = err.code;
+    e.reason = err.message;
+    e.ack = ack;
+    e.ackCode = ackCode;
+  }
+
+  /** Record a transport event (written with the next group commit; no callback). */
+  recordEvent(event: TransportEvent): void {
+    if (this.closed) return;
+    this.events.push(event);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushBound);
+    }
+  }
+
+  /** Commit everything queued now (normally called on setImmediate). */
+  flush(): void {
+    this.scheduled = false;
+    if (this.queue.length === 0 && this.events.length === 0) return;
+    const batch = this.queue;
+    const events = this.events;
+    this.queue = [];
+    this.events = [];
+    this.pendingAccepted.clear();
+    try {
+      this.db.transaction(() => {
+        for (const p of batch) this.insert(p);
+        for (const ev of events) {
+          this.insertEventStmt!.run(ev.at, ev.kind, ev.remoteAddress, ev.connectionId, ev.code, ev.detail);
+        }
+        if (this.faultInjector) this.faultInjector();
+      })();
+    } catch (e) {
+      this.stats.failedCommits++;
+      const err = e instanceof TributaryError ? e : new TributaryError('JOURNAL_WRITE_FAILED', { reason: errorMessage(e) }, { cause: e });
+      for (const p of batch) p.cb(err, null);
+      return;
+    }
+    this.stats.commits++;
+    this.stats.rows += batch.length;
+    for (const p of batch) {
+      const e = p.entry;
+      if (e.status === 'duplicate') this.stats.duplicates++;
+      p.cb(null, { id: p.id, status: e.status, ackCode: e.ackCode, ack: e.ack, duplicateOf: p.duplicateOfId });
+    }
+  }
+
+  private insert(p: Pending): void {
+    const e = p.entry;
+    if (p.duplicateOfPending) p.duplicateOfId = p.duplicateOfPending.id;
+    const info = this.insertStmt!.run(
+      e.receivedAt,
+      e.interface,
+      e.connectionId,
+      e.remoteAddress,
+      e.remotePort,
+      e.raw,
+      e.rawSize ?? e.raw.byteLength,
+      e.charset,
+      e.sender,
+      e.controlId,
+      e.messageType,
+      e.status,
+      e.reasonCode,
+      e.reason,
+      e.errorLocation,
+      e.ackCode,
+      e.ack,
+      p.duplicateOfId,
+      e.envelope ?? null,
+    );
+    p.id = Number(info.lastInsertRowid);
+  }
+
+  /** Rows waiting for the next commit. */
+  get pendingCount(): number {
+    return this.queue.length;
+  }
+
+  /** Read one row. */
+  get(id: number): JournalRow | undefined {
+    const r = this.db.prepare(`SELECT id, ${COLUMNS} FROM message WHERE id = ?`).get(id) as Record<string, unknown> | undefined;
+    return r ? toRow(r) : undefined;
+  }
+
+  /** List rows in receive order. */
+  list(filter: ListFilter = {}): JournalRow[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.status) {
+      where.push('status = ?');
+      args.push(filter.status);
+    }
+    if (filter.since !== undefined) {
+      where.push('received_at >= ?');
+      args.push(filter.since);
+    }
+    if (filter.afterId !== undefined) {
+      where.push('id > ?');
+      args.push(filter.afterId);
+    }
+    const sql =
+      `SELECT id, ${COLUMNS} FROM message` +
+      (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
+      ' ORDER BY id' +
+      (filter.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(filter.limit))}` : '');
+    return (this.db.prepare(sql).all(...args) as Record<string, unknown>[]).map(toRow);
+  }
+
+  /** Count rows by status. */
+  countByStatus(): Record<MessageStatus, number> {
+    const out: Record<MessageStatus, number> = { accepted: 0, rejected: 0, error: 0, duplicate: 0 };
+    for (const r of this.db.prepare('SELECT status, count(*) AS n FROM message GROUP BY status').all() as Array<{
+      status: MessageStatus;
+      n: number;
+    }>) {
+      out[r.status] = r.n;
+    }
+    return out;
+  }
+
+  /** Transport events in order. */
+  listEvents(limit = 1000): TransportEvent[] {
+    return (
+      this.db
+        .prepare('SELECT at, kind, remote_address, connection_id, code, detail FROM transport_event ORDER BY id LIMIT ?')
+        .all(limit) as Array<Record<string, unknown>>
+    ).map((r) => ({
+      at: r.at as number,
+      kind: r.kind as string,
+      remoteAddress: (r.remote_address as string | null) ?? null,
+      connectionId: (r.connection_id as string | null) ?? null,
+      code: r.code as string,
+      detail: r.detail as string,
+    }));
+  }
+
+  /** Commit what is queued and close the file. Later submits fail with `JOURNAL_CLOSED`. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.db.close();
+  }
+}
+
+function toRow(r: Record<string, unknown>): JournalRow {
+  return {
+    id: r.id as number,
+    receivedAt: r.received_at as number,
+    interface: r.interface as string,
+    connectionId: r.connection_id as string | null,
+    remoteAddress: r.remote_address as string | null,
+    remotePort: r.remote_port as number | null,
+    raw: r.raw as Buffer,
+    rawSize: r.raw_size as number,
+    charset: r.charset as string | null,
+    sender: r.sender as string | null,
+    controlId: r.control_id as string | null,
+    messageType: r.message_type as string | null,
+    status: r.status as MessageStatus,
+    reasonCode: r.reason_code as string | null,
+    reason: r.reason as string | null,
+    errorLocation: r.error_location as string | null,
+    ackCode: r.ack_code as string | null,
+    ack: r.ack as string | null,
+    duplicateOf: r.duplicate_of as number | null,
+    envelope: r.envelope as string | null,
+  };
+}

@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Journal schema migrations. Each migration is applied once, in order, inside a transaction, and
+ * `PRAGMA user_version` records how far the file is. Migrations only add: they never drop or
+ * rewrite data (an old file keeps every message it received).
+ */
+import type Database from 'better-sqlite3';
+
+/** Ordered migrations; index + 1 is the schema version they produce. */
+export const MIGRATIONS: readonly string[] = [
+  // 1: the message journal and transport events
+  `CREATE TABLE message (
+     id             INTEGER PRIMARY KEY,
+     received_at    INTEGER NOT NULL,             -- epoch ms
+     interface      TEXT    NOT NULL,             -- mllp | mllps | replay | http
+     connection_id  TEXT,
+     remote_address TEXT,
+     remote_port    INTEGER,
+     raw            BLOB    NOT NULL,             -- bytes exactly as received (a prefix when raw_size is larger)
+     raw_size       INTEGER NOT NULL,
+     charset        TEXT,
+     sender         TEXT,                         -- duplicate-detection key
+     control_id     TEXT,                         -- MSH-10
+     message_type   TEXT,                         -- MSH-9.1^MSH-9.2
+     status         TEXT    NOT NULL CHECK (status IN ('accepted', 'rejected', 'error', 'duplicate')),
+     reason_code    TEXT,
+     reason         TEXT,
+     error_location TEXT,
+     ack_code       TEXT,
+     ack            TEXT,
+     duplicate_of   INTEGER REFERENCES message(id),
+     envelope       TEXT
+   );
+   CREATE INDEX message_sender_control ON message (sender, control_id);
+   CREATE TABLE transport_event (
+     id             INTEGER PRIMARY KEY,
+     at             INTEGER NOT NULL,
+     kind           TEXT    NOT NULL,
+     remote_address TEXT,
+     connection_id  TEXT,
+     code           TEXT    NOT NULL,
+     detail         TEXT    NOT NULL
+   );`,
+];
+
+/** Bring a database to the newest schema version. */
+export function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Logging: winston to stderr (stdout is reserved for command output such as the READY line),
+ * JSON when stderr is not a terminal. Log lines carry ids, control numbers, sizes and reason codes,
+ * never message bodies: callers pass bodies only through {@link Logger.body}, which drops them
+ * unless `log.bodies` is on.
+ */
+import winston from 'winston';
+
+/** The logger every layer receives (an options-object dependency, never a global). */
+export interface Logger {
+  error(msg: string, meta?: Record<string, unknown>): void;
+  warn(msg: string, meta?: Record<string, unknown>): void;
+  info(msg: string, meta?: Record<string, unknown>): void;
+  debug(msg: string, meta?: Record<string, unknown>): void;
+  /** Log a message body at debug level, only when body logging was switched on (PHI!). */
+  body(msg: string, body: string, meta?: Record<string, unknown>): void;
+}
+
+/** Options of {@link createLogger}. */
+export interface LoggerOptions {
+  level?: 'error' | 'warn' | 'info' | 'debug';
+  /** JSON lines; default: when stderr is not a TTY. */
+  json?: boolean;
+  /** Allow {@link Logger.body} to print message bodies. */
+  bodies?: boolean;
+  /** Where to write; default process.stderr. */
+  stream?: NodeJS.WritableStream;
+}
+
+/** Build a winston-backed {@link Logger}. */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const json = options.json ?? !process.stderr.isTTY;
+  const w = winston.createLogger({
+    level: options.level ?? 'info',
+    format: json
+      ? winston.format.combine(winston.format.timestamp(), winston.format.json())
+      : winston.format.combine(
+          winston.format.timestamp({ format: 'HH:mm:ss.SSS' }),
+          winston.format.printf(({ timestamp, level, message, ...meta }) => {
+            const rest = Object.keys(meta).length ? ' ' + JSON.stringify(meta) : '';
+            return `${String(timestamp)} ${level} ${String(message)}${rest}`;
+          }),
+        ),
+    transports: [new winston.transports.Stream({ stream: options.stream ?? process.stderr })],
+  });
+  const bodies = options.bodies ?? false;
+  return {
+    error: (m, meta) => w.error(m, meta),
+    warn: (m, meta) => w.warn(m, meta),
+    info: (m, meta) => w.info(m, meta),
+    debug: (m, meta) => w.debug(m, meta),
+    body: (m, body, meta) => {
+      if (bodies) w.debug(m, { ...meta, body });
+    },
+  };
+}
+
+/** A logger that drops everything (tests and library use without logging). */
+export const silentLogger: Logger = {
+  error: () => {},
+  warn: () => {},
+  info: () => {},
+  debug: () => {},
+  body: () => {},
+};

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: Apache-2.0
+/** The CLI as a user runs it: real processes, real files, a real engine. */
+import test from 'ava';
+import { mkdirSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { runCli, spawnEngine, tempDir } from '../helpers/engine.js';
+import { adtA01 } from '../helpers/messages.js';
+
+async function engineFor(t: import('ava').ExecutionContext) {
+  const dataDir = tempDir(t);
+  const engine = await spawnEngine(dataDir);
+  t.teardown(async () => {
+    engine.proc.kill('SIGTERM');
+    await engine.exited;
+  });
+  return { dataDir, engine };
+}
+
+test('start prints READY with the ports and logs JSON to stderr without bodies', async (t) => {
+  const { engine } = await engineFor(t);
+  t.true(engine.mllpPort > 0 && engine.httpPort > 0);
+  const res = await fetch(`http://127.0.0.1:${engine.httpPort}/health`);
+  t.is(res.status, 200);
+  t.is(((await res.json()) as { status: string }).status, 'ok');
+  const firstLog = engine.stderr().split('\n')[0]!;
+  t.notThrows(() => JSON.parse(firstLog), 'JSON logs when stderr is not a TTY');
+});
+
+test('send: one line per message, exit 0 when all AA, 1 when one is refused', async (t) => {
+  const { engine } = await engineFor(t);
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'good.hl7'), adtA01('SEND-1') + adtA01('SEND-2'));
+  const ok = await runCli(['send', join(dir, 'good.hl7'), '--port', String(engine.mllpPort)]);
+  t.is(ok.code, 0, ok.stderr);
+  t.deepEqual(ok.stdout.trim().split('\n').map((l) => l.split('\t').slice(0, 2).join(' ')), ['SEND-1 AA', 'SEND-2 AA']);
+  writeFileSync(join(dir, 'bad.hl7'), 'MSH|^~\\&|A|B|C|D|20250101||ADT^A01|\rPID|1\r');
+  const bad = await runCli(['send', join(dir, 'bad.hl7'), '--port', String(engine.mllpPort)]);
+  t.is(bad.code, 1);
+  t.regex(bad.stdout, /\tAR\t.*MSH-10/);
+});
+
+test('replay --to a running engine, then messages list --json and show', async (t) => {
+  const { engine, dataDir } = await engineFor(t);
+  const dir = tempDir(t);
+  mkdirSync(join(dir, 'sub'));
+  writeFileSync(join(dir, 'a.hl7'), adtA01('REP-1'));
+  writeFileSync(join(dir, 'sub', 'b.txt'), adtA01('REP-2') + '\n' + adtA01('REP-3'));
+  writeFileSync(join(dir, 'ignored.json'), '{}');
+  const r = await runCli(['replay', dir, '--to', `127.0.0.1:${engine.mllpPort}`], { cwd: dir });
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /replayed 3 of 3 messages from 2 files: AA 3, AR 0, AE 0, duplicates 0, failed 0/);
+  t.false(readdirSync(dir).some((f) => f.startsWith('.tributary-replay-')), 'state removed after a complete run');
+
+  const again = await runCli(['replay', dir, '--to', `127.0.0.1:${engine.mllpPort}`], { cwd: dir });
+  t.regex(again.stdout, /AA 3, AR 0, AE 0, duplicates 3/, 'a second replay is recognised as duplicates');
+
+  const list = await runCli(['messages', 'list', '--data', dataDir, '--json']);
+  t.is(list.code, 0, list.stderr);
+  const items = list.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.is(items.length, 6);
+  t.deepEqual(Object.keys(items[0]!), ['id', 'receivedAt', 'remoteAddress', 'messageType', 'controlId', 'status', 'ackCode', 'reason']);
+  t.deepEqual(items.map((i) => i.status), ['accepted', 'accepted', 'accepted', 'duplicate', 'duplicate', 'duplicate']);
+  const dups = await runCli(['messages', 'list', '--data', dataDir, '--status', 'duplicate']);
+  t.is(dups.stdout.trim().split('\n').length, 4, 'header + 3 rows');
+
+  const show = await runCli(['messages', 'show', String(items[0]!.id), '--data', dataDir]);
+  t.is(show.code, 0);
+  t.regex(show.stdout, /status {5}accepted/);
+  t.regex(show.stdout, /\n {2}PID\|1\|\|H123456/);
+  t.regex(show.stdout, /ACK \(AA\):\n {2}MSH\|/);
+  const raw = await runCli(['messages', 'show', String(items[0]!.id), '--data', dataDir, '--raw']);
+  t.is(raw.stdout, adtA01('REP-1'));
+});
+
+test('replay --data ingests without a server and resumes an interrupted run', async (t) => {
+  const dataDir = tempDir(t);
+  const dir = tempDir(t);
+  for (let i = 0; i < 5; i++) writeFileSync(join(dir, `m${i}.hl7`), adtA01(`OFF-${i}`));
+  // Simulate an interrupted run: a state file saying the first two files were done.
+  const state = join(dir, 'state.log');
+  writeFileSync(state, `${join(dir, 'm0.hl7')}\t0\n${join(dir, 'm1.hl7')}\t0\n`);
+  const r = await runCli(['replay', dir, '--data', dataDir, '--state', state], { cwd: dir });
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /replayed 3 of 5 messages from 5 files \(2 skipped, already replayed\): AA 3/);
+  t.false(existsSync(state));
+  const list = await runCli(['messages', 'list', '--data', dataDir, '--json']);
+  t.deepEqual(list.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { controlId: string }).controlId), ['OFF-2', 'OFF-3', 'OFF-4']);
+  const dry = await runCli(['replay', dir, '--dry-run'], { cwd: dir });
+  t.regex(dry.stdout, /dry run: 5 files, 5 messages, 0 would be rejected/);
+});
+
+test('user errors are one line and a non-zero exit, never a stack trace', async (t) => {
+  const dir = tempDir(t);
+  const cases: Array<[string[], RegExp]> = [
+    [['start', '--bogus'], /Unknown argument/],
+    [['send', join(dir, 'missing.hl7'), '--port', '1'], /cannot read .*missing\.hl7: ENOENT/],
+    [['replay', dir], /replay needs --to HOST:PORT or --data DIR/],
+    [['replay', dir, '--to', 'nohostport'], /invalid address "nohostport"/],
+    [['messages', 'list', '--data', join(dir, 'nothing')], /no database here/],
+    [['start', '--config', join(dir, 'nope.json')], /cannot read config file/],
+    [['frobnicate'], /Unknown argument|give a command/],
+  ];
+  writeFileSync(join(dir, 'bad.json'), JSON.stringify({ mllp: { port: 'x', extra: 1 }, nope: true }));
+  cases.push([['start', '--config', join(dir, 'bad.json'), '--data', join(dir, 'd')], /invalid configuration:\n {2}nope: unknown key\n {2}mllp\.extra: unknown key\n {2}mllp\.port: Expected integer/]);
+  for (const [args, re] of cases) {
+    const r = await runCli(args, { cwd: dir });
+    t.not(r.code, 0, args.join(' '));
+    t.regex(r.stderr, re, args.join(' '));
+    t.notRegex(r.stderr, /\n\s+at .+:\d+:\d+/, `no stack trace for ${args.join(' ')}`);
+  }
+});
+
+test('a port in use is one clear line', async (t) => {
+  const blocker = net.createServer();
+  await new Promise<void>((r) => blocker.listen({ host: '127.0.0.1', port: 0 }, () => r()));
+  t.teardown(() => blocker.close());
+  const port = (blocker.address() as net.AddressInfo).port;
+  const r = await runCli(['start', '--data', tempDir(t), '--mllp-port', String(port), '--http-port', '0']);
+  t.is(r.code, 2);
+  t.regex(r.stderr, new RegExp(`MLLP port ${port} on 127.0.0.1 is already in use`));
+});
+
+test('send to a port where nothing listens fails clearly', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'm.hl7'), adtA01('X'));
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen({ host: '127.0.0.1', port: 0 }, () => r()));
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const r = await runCli(['send', join(dir, 'm.hl7'), '--port', String(port)]);
+  t.is(r.code, 2);
+  t.regex(r.stderr, /cannot connect to 127\.0\.0\.1:\d+: ECONNREFUSED/);
+});
