@@ -27,11 +27,11 @@ export const ERROR_CATALOG = define({
   CLI_USAGE: { message: '{reason}', user: true },
   CLI_FILE_UNREADABLE: { message: 'cannot read {file}: {reason}', user: true },
   CLI_BAD_ADDRESS: { message: 'invalid address "{value}": expected HOST:PORT', user: true },
-  CLI_NOT_LOOPBACK: { message: '{what} must be a loopback address here, got {host}', user: true },
   // --- network listeners ---
   NET_PORT_IN_USE: { message: '{what} port {port} on {host} is already in use', user: true },
   NET_LISTEN_FAILED: { message: 'cannot listen for {what} on {host}:{port}: {reason}', user: true },
   NET_CONNECT_FAILED: { message: 'cannot connect to {host}:{port}: {reason}', user: true },
+  NET_TLS_HANDSHAKE: { message: 'TLS handshake failed: {reason}', user: true },
   NET_TLS_FILES: { message: 'cannot load TLS {what} from {file}: {reason}', user: true },
   NET_ACK_TIMEOUT: { message: 'no ACK from {host}:{port} within {timeoutMs} ms', user: true },
   NET_CONNECTION_CLOSED: { message: 'connection to {host}:{port} closed before the ACK arrived', user: true },

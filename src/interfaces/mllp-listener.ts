@@ -198,8 +198,9 @@ class Connection {
     if (this.slots.length === 0) this.finish();
   }
 
-  get idle(): boolean {
-    return this.slots.length === 0;
+  /** Reading is paused (backpressure or shutdown). */
+  get isPaused(): boolean {
+    return this.paused;
   }
 
   private onClose(): void {
@@ -235,14 +236,9 @@ export class MllpListener {
       );
       this.server.on('tlsClientError', (e: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
         this.stats.connectionsRefused++;
-        opts.journal.recordEvent({
-          at: Date.now(),
-          kind: 'tls-refused',
-          remoteAddress: socket.remoteAddress ?? null,
-          connectionId: null,
-          code: 'NET_TLS_HANDSHAKE',
-          detail: e.code ?? e.message,
-        });
+        const err = new TributaryError('NET_TLS_HANDSHAKE', { reason: e.code ?? e.message });
+        opts.journal.recordEvent({ at: Date.now(), kind: 'tls-refused', remoteAddress: socket.remoteAddress ?? null, connectionId: null, code: err.code, detail: err.message });
+        opts.logger.warn('mllp tls handshake refused', { code: err.code, remoteAddress: socket.remoteAddress });
       });
     } else {
       this.server = net.createServer({ allowHalfOpen: true }, onSocket);
@@ -276,6 +272,21 @@ export class MllpListener {
   /** The bound port. */
   get port(): number {
     return (this.server.address() as net.AddressInfo).port;
+  }
+
+  /**
+   * Serve an already-connected socket as if it had been accepted (socket activation, and tests
+   * that drive a connection with a fake socket). Limits apply as for accepted connections.
+   */
+  adopt(socket: net.Socket): void {
+    this.accept(socket, this.opts.tls ? 'mllps' : 'mllp');
+  }
+
+  /** Connections currently paused because their ACKs cannot be written or too many frames wait. */
+  get pausedConnections(): number {
+    let n = 0;
+    for (const c of this.connections) if (c.isPaused) n++;
+    return n;
   }
 
   private accept(socket: net.Socket, iface: string): void {

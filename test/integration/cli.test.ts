@@ -52,6 +52,8 @@ test('replay --to a running engine, then messages list --json and show', async (
   t.regex(r.stdout, /replayed 3 of 3 messages from 2 files: AA 3, AR 0, AE 0, duplicates 0, failed 0/);
   t.false(readdirSync(dir).some((f) => f.startsWith('.tributary-replay-')), 'state removed after a complete run');
 
+  // A replayed duplicate gets the first ACK again; replay recognises it by that ACK's older MSH-7.
+  await new Promise((r) => setTimeout(r, 2100));
   const again = await runCli(['replay', dir, '--to', `127.0.0.1:${engine.mllpPort}`], { cwd: dir });
   t.regex(again.stdout, /AA 3, AR 0, AE 0, duplicates 3/, 'a second replay is recognised as duplicates');
 

@@ -105,7 +105,8 @@ test('reopening keeps data and schema version; read-only opening cannot write', 
   const j = Journal.open({ file });
   await submit(j, entry('KEEP'));
   j.close();
-  t.throws(() => j.submit(entry('LATE'), () => {}), undefined, 'closed journal answers through the callback');
+  const late = await new Promise<Error | null>((resolve) => j.submit(entry('LATE'), (err) => resolve(err)));
+  t.is((late as { code?: string } | null)?.code, 'JOURNAL_CLOSED', 'a closed journal answers through the callback');
   const again = Journal.open({ file });
   t.is(again.list().length, 1);
   t.is(again.database.pragma('user_version', { simple: true }), 1);
@@ -113,5 +114,5 @@ test('reopening keeps data and schema version; read-only opening cannot write', 
   const ro = Journal.open({ file, readonly: true });
   t.teardown(() => ro.close());
   t.is(ro.get(1)?.controlId, 'KEEP');
-  t.throws(() => ro.database.exec("INSERT INTO transport_event (at, kind, code, detail) VALUES (1, 'x', 'y', 'z')"));
+  t.throws(() => ro.database.exec("INSERT INTO transport_event (at, kind, code, detail) VALUES (1, 'x', 'y', 'z')"), { any: true, code: 'SQLITE_READONLY' });
 });

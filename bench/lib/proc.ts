@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+/** Process accounting from Linux /proc: CPU time (utime + stime) and resident memory of a pid. */
+import { readFileSync } from 'node:fs';
+
+/** Linux USER_HZ: /proc/PID/stat counts CPU time in ticks of 10 ms on every mainstream kernel. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** One reading of a process. */
+export interface ProcSample {
+  /** User + system CPU time so far, in milliseconds (10 ms resolution). */
+  cpuMs: number;
+  /** Current resident set size, KiB (VmRSS). */
+  rssKb: number;
+  /** Peak resident set size since start, KiB (VmHWM). */
+  hwmKb: number;
+}
+
+/** Read CPU and memory of `pid`; null when the process is gone or /proc is unavailable. */
+export function readProc(pid: number | undefined): ProcSample | null {
+  if (!pid) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces; fields after the last ')' are positional.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(rest[11]); // field 14
+    const stime = Number(rest[12]); // field 15
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key: string): number => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+    return { cpuMs: ((utime + stime) * 1000) / CLOCK_TICKS_PER_SECOND, rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
+  } catch {
+    return null;
+  }
+}
+
+/** Facts about this machine for the report. */
+export function machineFacts(): Record<string, string | number> {
+  const read = (f: string): string => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const cpuinfo = read('/proc/cpuinfo');
+  const model = /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1]?.trim() ?? 'unknown';
+  const memKb = Number(/MemTotal:\s+(\d+)/.exec(read('/proc/meminfo'))?.[1] ?? 0);
+  return {
+    cpus: (cpuinfo.match(/^processor\s*:/gm) ?? []).length,
+    cpuModel: model,
+    memoryGiB: Math.round((memKb / 1024 / 1024) * 10) / 10,
+    node: process.version,
+    kernel: read('/proc/sys/kernel/osrelease').trim(),
+  };
+}

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: Apache-2.0
+import test from 'ava';
+import { Hl7Error, Hl7Message, splitBatch } from '../../src/hl7/index.js';
+
+const msg = (id: string, term = '\r'): string => `MSH|^~\\&|A|B|C|D|20250101||ADT^A04|${id}|P|2.5${term}PID|1||${id}${term}`;
+
+function batchError(t: { throws: (fn: () => unknown) => unknown }, text: string): Hl7Error {
+  const e = t.throws(() => splitBatch(text));
+  if (!(e instanceof Hl7Error)) throw new Error('expected Hl7Error');
+  return e;
+}
+
+test('one message: returned whole', (t) => {
+  const m = msg('1');
+  t.deepEqual(splitBatch(m), { messages: [m], envelope: {} });
+  const noFinal = 'MSH|^~\\&|A\rPID|1';
+  t.deepEqual(splitBatch(noFinal).messages, [noFinal]);
+});
+
+test('back-to-back messages and blank lines between them; each is an exact substring', (t) => {
+  const a = msg('1', '\n');
+  const b = msg('2', '\r\n');
+  const c = msg('3');
+  const text = `\r\n${a}\n\n${b}  \r\n\r\n${c}\r\n`;
+  const { messages } = splitBatch(text);
+  t.deepEqual(messages, [a, b, c]);
+  for (const m of messages) t.true(text.includes(m));
+  t.deepEqual(messages.map((m) => Hl7Message.parse(m).controlId), ['1', '2', '3']);
+});
+
+test('blank lines inside a message stay inside it', (t) => {
+  const text = 'MSH|^~\\&|A\r\nEVN|A04\r\n\r\nPID|1\r\n \r\n';
+  t.deepEqual(splitBatch(text).messages, ['MSH|^~\\&|A\r\nEVN|A04\r\n\r\nPID|1\r\n']);
+});
+
+test('FHS/BHS/BTS/FTS envelope: segments dropped from messages and returned', (t) => {
+  const text = `FHS|^~\\&|F\rBHS|^~\\&|B\r${msg('1')}${msg('2')}BTS|2\rFTS|1\r`;
+  const out = splitBatch(text);
+  t.deepEqual(out.messages, [msg('1'), msg('2')]);
+  t.deepEqual(out.envelope, { fhs: 'FHS|^~\\&|F', bhs: 'BHS|^~\\&|B', bts: 'BTS|2', fts: 'FTS|1' });
+});
+
+test('lenient envelopes: several batches, missing trailers, BTS without BHS, empty batch', (t) => {
+  t.is(splitBatch(`FHS|^~\\&\rBHS|^~\\&|1\r${msg('1')}BTS|1\rBHS|^~\\&|2\r${msg('2')}BTS|1\rFTS|2\r`).messages.length, 2);
+  t.is(splitBatch(`BHS|^~\\&\r${msg('1')}${msg('2')}BTS|2`).messages.length, 2);
+  t.is(splitBatch(`${msg('1')}BTS|1\r`).messages.length, 1);
+  t.is(splitBatch(`FHS|^~\\&\r${msg('1')}FTS|1`).messages.length, 1);
+  t.is(splitBatch(`FHS|^~\\&\rBHS|^~\\&\r${msg('1')}FTS|1`).messages.length, 1);
+  t.deepEqual(splitBatch('BHS|^~\\&\rBTS|0\r').messages, []);
+});
+
+test('malformed envelopes and stray segments are refused with a location', (t) => {
+  let e = batchError(t, `BHS|^~\\&\r${msg('1')}BHS|^~\\&\r${msg('2')}`);
+  t.is(e.code, 'HL7_BAD_BATCH');
+  t.deepEqual(e.location, { segment: 'BHS', sequence: 2 });
+  e = batchError(t, `FHS|^~\\&\rBHS|^~\\&\rMSH|^~\\&|A\rFHS|^~\\&\rPID|1\r`);
+  t.is(e.code, 'HL7_BAD_BATCH');
+  t.deepEqual(e.location, { segment: 'FHS', sequence: 2 });
+  e = batchError(t, 'BHS|^~\\&\rEVN|A04\rPID|1\rBTS|1\r');
+  t.is(e.code, 'HL7_BAD_BATCH');
+  t.deepEqual(e.location, { segment: '', sequence: 2 });
+  e = batchError(t, `FHS|^~\\&\r${msg('1')}FTS|1\r${msg('2')}`);
+  t.is(e.code, 'HL7_BAD_BATCH');
+  e = batchError(t, `${msg('1')}BTS|1\rBTS|1\r`);
+  t.is(e.code, 'HL7_BAD_BATCH');
+  t.is(batchError(t, `[SOM]${msg('1')}[EOM]`).code, 'HL7_NO_MSH');
+  t.is(batchError(t, 'PID|1\r').code, 'HL7_NO_MSH');
+  t.is(batchError(t, '').code, 'HL7_EMPTY');
+  t.is(batchError(t, '\r\n \r\n').code, 'HL7_EMPTY');
+});
