@@ -36,7 +36,7 @@ class FakeSocket extends Duplex {
   setNoDelay(): this {
     return this;
   }
-  override setTimeout(): this {
+  setTimeout(): this {
     return this;
   }
   /** Bytes from the sender arrive. */
