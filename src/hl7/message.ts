@@ -42,6 +42,9 @@ export interface AckRequest {
 }
 
 // Character codes used by the scanner.
+/** Control characters other than TAB, LF and CR: never valid in ER7 text (v2.5.1 §2.7). */
+// eslint-disable-next-line no-control-regex
+const CONTROL_BYTE = /[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]/;
 const CR = 13;
 const LF = 10;
 const TAB = 9;
@@ -209,21 +212,38 @@ export class Hl7Message {
     const contentEnds: number[] = [];
     const ends: number[] = [];
     let pos = 0;
-    while (pos < n) {
-      const k = starts.length;
-      if (k > 0) Hl7Message.checkSegmentId(text, pos, fsCode, starts);
-      let i = pos;
-      for (; i < n; i++) {
-        const c = text.charCodeAt(i);
-        if (c < 32 || c === 127) {
-          if (c === CR || c === LF) break;
-          if (c !== TAB) throw Hl7Message.controlByte(text, i, pos, fsCode, starts);
-        }
+    if (!CONTROL_BYTE.test(text)) {
+      // Fast path (almost every message): no control bytes, so segment ends are found with native
+      // indexOf scans. The next CR and LF positions are cached so a text that lacks one of them is
+      // not rescanned to its end for every segment.
+      let nextCr = text.indexOf('\r');
+      let nextLf = text.indexOf('\n');
+      while (pos < n) {
+        if (starts.length > 0) Hl7Message.checkSegmentId(text, pos, fsCode, starts);
+        if (nextCr !== -1 && nextCr < pos) nextCr = text.indexOf('\r', pos);
+        if (nextLf !== -1 && nextLf < pos) nextLf = text.indexOf('\n', pos);
+        const i = nextCr === -1 ? (nextLf === -1 ? n : nextLf) : nextLf === -1 ? nextCr : Math.min(nextCr, nextLf);
+        starts.push(pos);
+        contentEnds.push(i);
+        pos = i < n ? skipTerminator(text, i) : n;
+        ends.push(pos);
       }
-      starts.push(pos);
-      contentEnds.push(i);
-      pos = i < n ? skipTerminator(text, i) : n;
-      ends.push(pos);
+    } else {
+      while (pos < n) {
+        if (starts.length > 0) Hl7Message.checkSegmentId(text, pos, fsCode, starts);
+        let i = pos;
+        for (; i < n; i++) {
+          const c = text.charCodeAt(i);
+          if (c < 32 || c === 127) {
+            if (c === CR || c === LF) break;
+            if (c !== TAB) throw Hl7Message.controlByte(text, i, pos, fsCode, starts);
+          }
+        }
+        starts.push(pos);
+        contentEnds.push(i);
+        pos = i < n ? skipTerminator(text, i) : n;
+        ends.push(pos);
+      }
     }
     if (starts.length === 1) {
       throw new Hl7Error('HL7_BAD_SEGMENT', Hl7ErrorCode.SegmentSequence, { reason: 'the message has no segment after MSH' }, { segment: 'MSH' });

@@ -14,7 +14,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { MllpDecoder, encodeFrame } from '../mllp/index.js';
+import { MllpDecoder } from '../mllp/index.js';
 import { TributaryError } from '../errors.js';
 import type { FrameMeta, IngestResult, Ingestor } from '../ingest/ingest.js';
 import type { Journal } from '../journal/journal.js';
@@ -58,10 +58,13 @@ export interface MllpListenerStats {
 }
 
 interface Slot {
-  ack: Buffer | null;
+  /** The framed ACK (VT ack FS CR), once the frame is committed. */
+  ack: string | null;
   closeAfter: boolean;
 }
 
+const FRAME_START = '\x0b';
+const FRAME_END = '\x1c\r';
 let connectionSeq = 0;
 const CONNECTION_PREFIX = `c${Date.now().toString(36)}-`;
 
@@ -132,7 +135,9 @@ class Connection {
   }
 
   private answer(slot: Slot, result: IngestResult): void {
-    slot.ack = encodeFrame(result.ack);
+    // Framed as a string: socket.write encodes it once, with no intermediate Buffer. The ACK cannot
+    // contain VT or FS: it echoes only fields of a frame the decoder already cut at those bytes.
+    slot.ack = FRAME_START + result.ack + FRAME_END;
     this.writeReady();
   }
 

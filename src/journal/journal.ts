@@ -128,7 +128,6 @@ interface Pending {
   cb: CommitCallback;
   id: number;
   duplicateOfId: number | null;
-  duplicateOfPending: Pending | null;
 }
 
 const COLUMNS =
@@ -144,12 +143,13 @@ export class Journal {
   private readonly maxBatch: number;
   private queue: Pending[] = [];
   private events: TransportEvent[] = [];
-  private pendingAccepted = new Map<string, Pending>();
   private scheduled = false;
   private closed = false;
   private readonly insertStmt: Database.Statement | undefined;
   private readonly insertEventStmt: Database.Statement | undefined;
   private readonly findOriginalStmt: Database.Statement | undefined;
+  private readonly insertIfNewStmt: Database.Statement | undefined;
+  private readonly expireKeyStmt: Database.Statement | undefined;
   private readonly flushBound = (): void => this.flush();
   /** Counters since open. */
   readonly stats = { commits: 0, rows: 0, failedCommits: 0, duplicates: 0 };
@@ -166,9 +166,15 @@ export class Journal {
       this.insertEventStmt = db.prepare(
         'INSERT INTO transport_event (at, kind, remote_address, connection_id, code, detail) VALUES (?, ?, ?, ?, ?, ?)',
       );
-      this.findOriginalStmt = db.prepare(
-        "SELECT id, ack, ack_code FROM message WHERE sender = ? AND control_id = ? AND status = 'accepted' AND received_at >= ? ORDER BY id LIMIT 1",
+      this.findOriginalStmt = db.prepare('SELECT id, ack, ack_code, received_at FROM message WHERE dedup_key = ?');
+      // The common case is one statement: insert, unless the unique dedup key already exists.
+      this.insertIfNewStmt = db.prepare(
+        `INSERT INTO message (${COLUMNS}, dedup_key) VALUES (${COLUMNS.split(',').map(() => '?').join(',')}, ?) ` +
+          'ON CONFLICT (dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING',
       );
+      // An original older than the window no longer makes duplicates: release its key (only the
+      // index helper column changes; the stored message stays as it was).
+      this.expireKeyStmt = db.prepare('UPDATE message SET dedup_key = NULL WHERE id = ?');
     }
   }
 
@@ -202,44 +208,19 @@ export class Journal {
 
   /**
    * Queue a row for the next group commit. `cb` runs after the commit (or its failure), in
-   * submission order. Accepted entries are checked for duplicates here, synchronously, so two
-   * copies arriving in the same turn are caught too.
+   * submission order. Accepted entries are checked for duplicates when the group is written.
    */
   submit(entry: JournalEntry, cb: CommitCallback): void {
     if (this.closed) {
       cb(new TributaryError('JOURNAL_CLOSED'), null);
       return;
     }
-    const p: Pending = { entry, cb, id: 0, duplicateOfId: null, duplicateOfPending: null };
-    if (entry.status === 'accepted' && this.duplicateWindowMs > 0 && entry.controlId) {
-      this.checkDuplicate(p);
-    }
-    this.queue.push(p);
+    this.queue.push({ entry, cb, id: 0, duplicateOfId: null });
     if (this.queue.length >= this.maxBatch) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.flushBound);
     }
-  }
-
-  private checkDuplicate(p: Pending): void {
-    const e = p.entry;
-    const key = `${e.sender ?? ''}\u0000${e.controlId}`;
-    const first = this.pendingAccepted.get(key);
-    if (first) {
-      p.duplicateOfPending = first;
-      this.markDuplicate(e, first.entry.ack, first.entry.ackCode, 0);
-      return;
-    }
-    const row = this.findOriginalStmt!.get(e.sender ?? '', e.controlId, e.receivedAt - this.duplicateWindowMs) as
-      | { id: number; ack: string | null; ack_code: string | null }
-      | undefined;
-    if (row) {
-      p.duplicateOfId = row.id;
-      this.markDuplicate(e, row.ack, row.ack_code, row.id);
-      return;
-    }
-    this.pendingAccepted.set(key, p);
   }
 
   private markDuplicate(e: JournalEntry, ack: string | null, ackCode: string | null, originalId: number): void {
@@ -269,7 +250,6 @@ export class Journal {
     const events = this.events;
     this.queue = [];
     this.events = [];
-    this.pendingAccepted.clear();
     try {
       this.db.transaction(() => {
         for (const p of batch) this.insert(p);
@@ -295,29 +275,35 @@ export class Journal {
 
   private insert(p: Pending): void {
     const e = p.entry;
-    if (p.duplicateOfPending) p.duplicateOfId = p.duplicateOfPending.id;
-    const info = this.insertStmt!.run(
-      e.receivedAt,
-      e.interface,
-      e.connectionId,
-      e.remoteAddress,
-      e.remotePort,
-      e.raw,
-      e.rawSize ?? e.raw.byteLength,
-      e.charset,
-      e.sender,
-      e.controlId,
-      e.messageType,
-      e.status,
-      e.reasonCode,
-      e.reason,
-      e.errorLocation,
-      e.ackCode,
-      e.ack,
-      p.duplicateOfId,
-      e.envelope ?? null,
+    // Positional arguments, no spread: this runs once per message on the hot path.
+    if (e.status === 'accepted' && this.duplicateWindowMs > 0 && e.controlId) {
+      const key = `${e.sender ?? ''}\u0000${e.controlId}`;
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const info = this.insertIfNewStmt!.run(
+          e.receivedAt, e.interface, e.connectionId, e.remoteAddress, e.remotePort, e.raw, e.rawSize ?? e.raw.byteLength,
+          e.charset, e.sender, e.controlId, e.messageType, e.status, e.reasonCode, e.reason, e.errorLocation, e.ackCode,
+          e.ack, null, e.envelope ?? null, key,
+        );
+        if (info.changes === 1) {
+          p.id = Number(info.lastInsertRowid);
+          return;
+        }
+        const first = this.findOriginalStmt!.get(key) as { id: number; ack: string | null; ack_code: string | null; received_at: number };
+        if (first.received_at >= e.receivedAt - this.duplicateWindowMs) {
+          this.markDuplicate(e, first.ack, first.ack_code, first.id);
+          p.duplicateOfId = first.id;
+          break;
+        }
+        this.expireKeyStmt!.run(first.id);
+      }
+    }
+    p.id = Number(
+      this.insertStmt!.run(
+        e.receivedAt, e.interface, e.connectionId, e.remoteAddress, e.remotePort, e.raw, e.rawSize ?? e.raw.byteLength,
+        e.charset, e.sender, e.controlId, e.messageType, e.status, e.reasonCode, e.reason, e.errorLocation, e.ackCode,
+        e.ack, p.duplicateOfId, e.envelope ?? null,
+      ).lastInsertRowid,
     );
-    p.id = Number(info.lastInsertRowid);
   }
 
   /** Rows waiting for the next commit. */

@@ -29,9 +29,12 @@ export const MIGRATIONS: readonly string[] = [
      ack_code       TEXT,
      ack            TEXT,
      duplicate_of   INTEGER REFERENCES message(id),
-     envelope       TEXT
+     envelope       TEXT,
+     dedup_key      TEXT                          -- sender NUL MSH-10 of an accepted message inside the window, else NULL
    );
-   CREATE INDEX message_sender_control ON message (sender, control_id);
+   -- One B-tree descent both finds a duplicate and indexes the new row (INSERT ... ON CONFLICT).
+   CREATE UNIQUE INDEX message_dedup ON message (dedup_key) WHERE dedup_key IS NOT NULL;
+   CREATE INDEX message_control_id ON message (control_id);
    CREATE TABLE transport_event (
      id             INTEGER PRIMARY KEY,
      at             INTEGER NOT NULL,
