@@ -132,7 +132,15 @@ interface Pending {
 
 const COLUMNS =
   'received_at, interface, connection_id, remote_address, remote_port, raw, raw_size, charset, sender, control_id, ' +
-  'message_type, status, reason_code, reason, error_location, ack_code, ack, duplicate_of, envelope';
+  'message_type, status, reason_code, reason, error_location, ack_code, ack, duplicate_of, envelope, raw_parts';
+
+/**
+ * Raw frames larger than this are stored in parts of this size (message_raw_part): binding one
+ * multi-MB blob makes SQLite copy it twice (the bound value and the record), which dominated the
+ * peak memory of a 5 MB message.
+ */
+export const RAW_PART_BYTES = 256 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 /** The message journal on one SQLite file. */
 export class Journal {
@@ -150,6 +158,7 @@ export class Journal {
   private readonly findOriginalStmt: Database.Statement | undefined;
   private readonly insertIfNewStmt: Database.Statement | undefined;
   private readonly expireKeyStmt: Database.Statement | undefined;
+  private readonly insertPartStmt: Database.Statement | undefined;
   private readonly flushBound = (): void => this.flush();
   /** Counters since open. */
   readonly stats = { commits: 0, rows: 0, failedCommits: 0, duplicates: 0 };
@@ -175,6 +184,7 @@ export class Journal {
       // An original older than the window no longer makes duplicates: release its key (only the
       // index helper column changes; the stored message stays as it was).
       this.expireKeyStmt = db.prepare('UPDATE message SET dedup_key = NULL WHERE id = ?');
+      this.insertPartStmt = db.prepare('INSERT INTO message_raw_part (message_id, seq, bytes) VALUES (?, ?, ?)');
     }
   }
 
@@ -275,35 +285,43 @@ export class Journal {
 
   private insert(p: Pending): void {
     const e = p.entry;
+    const size = e.raw.byteLength;
+    const parts = size > RAW_PART_BYTES ? Math.ceil(size / RAW_PART_BYTES) : 0;
+    const inlineRaw = parts > 0 ? EMPTY : e.raw;
     // Positional arguments, no spread: this runs once per message on the hot path.
-    if (e.status === 'accepted' && this.duplicateWindowMs > 0 && e.controlId) {
-      const key = `${e.sender ?? ''}\u0000${e.controlId}`;
-      for (let attempt = 0; attempt < 2; attempt++) {
-        const info = this.insertIfNewStmt!.run(
-          e.receivedAt, e.interface, e.connectionId, e.remoteAddress, e.remotePort, e.raw, e.rawSize ?? e.raw.byteLength,
-          e.charset, e.sender, e.controlId, e.messageType, e.status, e.reasonCode, e.reason, e.errorLocation, e.ackCode,
-          e.ack, null, e.envelope ?? null, key,
-        );
-        if (info.changes === 1) {
-          p.id = Number(info.lastInsertRowid);
-          return;
+    insert: {
+      if (e.status === 'accepted' && this.duplicateWindowMs > 0 && e.controlId) {
+        const key = `${e.sender ?? ''}\u0000${e.controlId}`;
+        for (let attempt = 0; attempt < 2; attempt++) {
+          const info = this.insertIfNewStmt!.run(
+            e.receivedAt, e.interface, e.connectionId, e.remoteAddress, e.remotePort, inlineRaw, e.rawSize ?? size,
+            e.charset, e.sender, e.controlId, e.messageType, e.status, e.reasonCode, e.reason, e.errorLocation, e.ackCode,
+            e.ack, null, e.envelope ?? null, parts, key,
+          );
+          if (info.changes === 1) {
+            p.id = Number(info.lastInsertRowid);
+            break insert;
+          }
+          const first = this.findOriginalStmt!.get(key) as { id: number; ack: string | null; ack_code: string | null; received_at: number };
+          if (first.received_at >= e.receivedAt - this.duplicateWindowMs) {
+            this.markDuplicate(e, first.ack, first.ack_code, first.id);
+            p.duplicateOfId = first.id;
+            break;
+          }
+          this.expireKeyStmt!.run(first.id);
         }
-        const first = this.findOriginalStmt!.get(key) as { id: number; ack: string | null; ack_code: string | null; received_at: number };
-        if (first.received_at >= e.receivedAt - this.duplicateWindowMs) {
-          this.markDuplicate(e, first.ack, first.ack_code, first.id);
-          p.duplicateOfId = first.id;
-          break;
-        }
-        this.expireKeyStmt!.run(first.id);
       }
+      p.id = Number(
+        this.insertStmt!.run(
+          e.receivedAt, e.interface, e.connectionId, e.remoteAddress, e.remotePort, inlineRaw, e.rawSize ?? size,
+          e.charset, e.sender, e.controlId, e.messageType, e.status, e.reasonCode, e.reason, e.errorLocation, e.ackCode,
+          e.ack, p.duplicateOfId, e.envelope ?? null, parts,
+        ).lastInsertRowid,
+      );
     }
-    p.id = Number(
-      this.insertStmt!.run(
-        e.receivedAt, e.interface, e.connectionId, e.remoteAddress, e.remotePort, e.raw, e.rawSize ?? e.raw.byteLength,
-        e.charset, e.sender, e.controlId, e.messageType, e.status, e.reasonCode, e.reason, e.errorLocation, e.ackCode,
-        e.ack, p.duplicateOfId, e.envelope ?? null,
-      ).lastInsertRowid,
-    );
+    for (let i = 0; i < parts; i++) {
+      this.insertPartStmt!.run(p.id, i, e.raw.subarray(i * RAW_PART_BYTES, Math.min(size, (i + 1) * RAW_PART_BYTES)));
+    }
   }
 
   /** Rows waiting for the next commit. */
@@ -314,7 +332,7 @@ export class Journal {
   /** Read one row. */
   get(id: number): JournalRow | undefined {
     const r = this.db.prepare(`SELECT id, ${COLUMNS} FROM message WHERE id = ?`).get(id) as Record<string, unknown> | undefined;
-    return r ? toRow(r) : undefined;
+    return r ? this.toRow(r) : undefined;
   }
 
   /** List rows in receive order. */
@@ -338,7 +356,7 @@ export class Journal {
       (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
       ' ORDER BY id' +
       (filter.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(filter.limit))}` : '');
-    return (this.db.prepare(sql).all(...args) as Record<string, unknown>[]).map(toRow);
+    return (this.db.prepare(sql).all(...args) as Record<string, unknown>[]).map((r) => this.toRow(r));
   }
 
   /** Count rows by status. */
@@ -369,6 +387,12 @@ export class Journal {
     }));
   }
 
+  private toRow(r: Record<string, unknown>): JournalRow {
+    if (!((r.raw_parts as number) > 0)) return toRow(r, r.raw as Buffer);
+    const parts = this.db.prepare('SELECT bytes FROM message_raw_part WHERE message_id = ? ORDER BY seq').pluck().all(r.id) as Buffer[];
+    return toRow(r, Buffer.concat(parts));
+  }
+
   /** Commit what is queued and close the file. Later submits fail with `JOURNAL_CLOSED`. */
   close(): void {
     if (this.closed) return;
@@ -378,7 +402,7 @@ export class Journal {
   }
 }
 
-function toRow(r: Record<string, unknown>): JournalRow {
+function toRow(r: Record<string, unknown>, raw: Buffer): JournalRow {
   return {
     id: r.id as number,
     receivedAt: r.received_at as number,
@@ -386,7 +410,7 @@ function toRow(r: Record<string, unknown>): JournalRow {
     connectionId: r.connection_id as string | null,
     remoteAddress: r.remote_address as string | null,
     remotePort: r.remote_port as number | null,
-    raw: r.raw as Buffer,
+    raw,
     rawSize: r.raw_size as number,
     charset: r.charset as string | null,
     sender: r.sender as string | null,

@@ -16,8 +16,9 @@ export const MIGRATIONS: readonly string[] = [
      connection_id  TEXT,
      remote_address TEXT,
      remote_port    INTEGER,
-     raw            BLOB    NOT NULL,             -- bytes exactly as received (a prefix when raw_size is larger)
+     raw            BLOB    NOT NULL,             -- bytes exactly as received (a prefix when raw_size is larger); empty when raw_parts > 0
      raw_size       INTEGER NOT NULL,
+     raw_parts      INTEGER NOT NULL DEFAULT 0,   -- > 0: the bytes are in message_raw_part, in this many parts
      charset        TEXT,
      sender         TEXT,                         -- duplicate-detection key
      control_id     TEXT,                         -- MSH-10
@@ -35,6 +36,13 @@ export const MIGRATIONS: readonly string[] = [
    -- One B-tree descent both finds a duplicate and indexes the new row (INSERT ... ON CONFLICT).
    CREATE UNIQUE INDEX message_dedup ON message (dedup_key) WHERE dedup_key IS NOT NULL;
    CREATE INDEX message_control_id ON message (control_id);
+   -- Large frames are stored in parts so SQLite never copies a whole multi-MB blob at once.
+   CREATE TABLE message_raw_part (
+     message_id     INTEGER NOT NULL REFERENCES message(id),
+     seq            INTEGER NOT NULL,
+     bytes          BLOB    NOT NULL,
+     PRIMARY KEY (message_id, seq)
+   ) WITHOUT ROWID;
    CREATE TABLE transport_event (
      id             INTEGER PRIMARY KEY,
      at             INTEGER NOT NULL,

@@ -259,3 +259,16 @@ test('TLS listener with a required client certificate', async (t) => {
   }
   t.is(engine.journal.list().length, 1, 'nothing from the refused client');
 });
+
+test('a 5 MB message is framed, journaled in parts and acknowledged; its bytes come back exactly', async (t) => {
+  const engine = await inProcessEngine(t);
+  const client = await MllpClient.connect({ host: '127.0.0.1', port: engine.mllpPort });
+  t.teardown(() => client.close());
+  const pdf = Buffer.alloc(3_900_000, 'JVBERi0xLjQK').toString(); // base64-looking payload
+  const text = adtA01('BIG-5MB').replace(/\r$/, '') + `\rOBX|1|ED|PDF^Report||^AP^PDF^Base64^${pdf}||||||F\r`;
+  t.true(text.length > 3_900_000);
+  t.is(msa(await client.send(text)).code, 'AA');
+  const row = engine.journal.list()[0]!;
+  t.is(row.rawSize, Buffer.byteLength(text));
+  t.true(row.raw.equals(Buffer.from(text)));
+});

@@ -3,7 +3,7 @@
 import test from 'ava';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { Journal, type CommitResult, type JournalEntry } from '../../src/journal/journal.js';
+import { Journal, RAW_PART_BYTES, type CommitResult, type JournalEntry } from '../../src/journal/journal.js';
 import { tempDir } from '../helpers/engine.js';
 
 function entry(controlId: string, over: Partial<JournalEntry> = {}): JournalEntry {
@@ -115,4 +115,18 @@ test('reopening keeps data and schema version; read-only opening cannot write', 
   t.teardown(() => ro.close());
   t.is(ro.get(1)?.controlId, 'KEEP');
   t.throws(() => ro.database.exec("INSERT INTO transport_event (at, kind, code, detail) VALUES (1, 'x', 'y', 'z')"), { any: true, code: 'SQLITE_READONLY' });
+});
+
+test('a large frame is stored in parts and read back byte for byte', async (t) => {
+  const j = Journal.open({ file: join(tempDir(t), 'j.db') });
+  t.teardown(() => j.close());
+  const big = Buffer.alloc(RAW_PART_BYTES * 2 + 12345);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
+  const res = await submit(j, entry('BIG', { raw: big }));
+  const parts = j.database.prepare('SELECT count(*) AS n FROM message_raw_part WHERE message_id = ?').get(res.id) as { n: number };
+  t.is(parts.n, 3);
+  const row = j.get(res.id)!;
+  t.is(row.rawSize, big.length);
+  t.true(row.raw.equals(big));
+  t.true(j.list()[0]!.raw.equals(big));
 });
