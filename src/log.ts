@@ -13,7 +13,9 @@ export interface Logger {
   warn(msg: string, meta?: Record<string, unknown>): void;
   info(msg: string, meta?: Record<string, unknown>): void;
   debug(msg: string, meta?: Record<string, unknown>): void;
-  /** Log a message body at debug level, only when body logging was switched on (PHI!). */
+  /** True when message bodies may be logged (`--log-bodies`); callers skip building them otherwise. */
+  readonly bodies: boolean;
+  /** Log a message body, only when body logging was switched on (PHI!). */
   body(msg: string, body: string, meta?: Record<string, unknown>): void;
 }
 
@@ -46,18 +48,20 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   });
   const bodies = options.bodies ?? false;
   return {
+    bodies,
     error: (m, meta) => w.error(m, meta),
     warn: (m, meta) => w.warn(m, meta),
     info: (m, meta) => w.info(m, meta),
     debug: (m, meta) => w.debug(m, meta),
     body: (m, body, meta) => {
-      if (bodies) w.debug(m, { ...meta, body });
+      if (bodies) w.info(m, { ...meta, body });
     },
   };
 }
 
 /** A logger that drops everything (tests and library use without logging). */
 export const silentLogger: Logger = {
+  bodies: false,
   error: () => {},
   warn: () => {},
   info: () => {},

@@ -112,6 +112,9 @@ export class Ingestor {
    */
   submitFrame(payload: Buffer, meta: FrameMeta, done: (result: IngestResult) => void): void {
     const receivedAt = this.now();
+    if (this.logger.bodies) {
+      this.logger.body('frame received', payload.toString('utf8'), { connectionId: meta.connectionId, bytes: payload.length });
+    }
     let prepared: Prepared[];
     try {
       prepared = this.prepare(payload, meta, receivedAt);

@@ -78,6 +78,11 @@ class Connection {
   private stopped = false; // no more reading: oversize, shutdown
   private paused = false;
   private finished = false;
+  private writeScheduled = false;
+  private readonly writeReadyBound = (): void => {
+    this.writeScheduled = false;
+    this.writeReady();
+  };
 
   constructor(
     readonly socket: net.Socket,
@@ -138,7 +143,12 @@ class Connection {
     // Framed as a string: socket.write encodes it once, with no intermediate Buffer. The ACK cannot
     // contain VT or FS: it echoes only fields of a frame the decoder already cut at those bytes.
     slot.ack = FRAME_START + result.ack + FRAME_END;
-    this.writeReady();
+    // A group commit answers many frames in one synchronous loop; writing after it (next tick)
+    // sends all of this connection's ACKs in one writev instead of one syscall each.
+    if (!this.writeScheduled) {
+      this.writeScheduled = true;
+      process.nextTick(this.writeReadyBound);
+    }
   }
 
   /** Write every ACK that is ready, in order. */

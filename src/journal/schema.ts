@@ -34,8 +34,8 @@ export const MIGRATIONS: readonly string[] = [
      dedup_key      TEXT                          -- sender NUL MSH-10 of an accepted message inside the window, else NULL
    );
    -- One B-tree descent both finds a duplicate and indexes the new row (INSERT ... ON CONFLICT).
+   -- Every extra index costs pages written per group commit; add one only with a query that needs it.
    CREATE UNIQUE INDEX message_dedup ON message (dedup_key) WHERE dedup_key IS NOT NULL;
-   CREATE INDEX message_control_id ON message (control_id);
    -- Large frames are stored in parts so SQLite never copies a whole multi-MB blob at once.
    CREATE TABLE message_raw_part (
      message_id     INTEGER NOT NULL REFERENCES message(id),

@@ -27,6 +27,20 @@ test('start prints READY with the ports and logs JSON to stderr without bodies',
   t.notThrows(() => JSON.parse(firstLog), 'JSON logs when stderr is not a TTY');
 });
 
+test('logs carry no message bodies unless --log-bodies', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'm.hl7'), adtA01('BODY-1').replace('TESTPATIENT', 'ZZSECRETNAME'));
+  for (const withBodies of [false, true]) {
+    const engine = await spawnEngine(tempDir(t), withBodies ? ['--log-bodies', '--log-level', 'debug'] : ['--log-level', 'debug']);
+    const r = await runCli(['send', join(dir, 'm.hl7'), '--port', String(engine.mllpPort)]);
+    t.is(r.code, 0, r.stderr);
+    engine.proc.kill('SIGTERM');
+    await engine.exited;
+    if (withBodies) t.regex(engine.stderr(), /ZZSECRETNAME/, 'bodies logged on request');
+    else t.notRegex(engine.stderr(), /ZZSECRETNAME|H123456|19800101/, 'no PHI at debug level (control ids may appear)');
+  }
+});
+
 test('send: one line per message, exit 0 when all AA, 1 when one is refused', async (t) => {
   const { engine } = await engineFor(t);
   const dir = tempDir(t);
