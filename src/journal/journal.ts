@@ -176,11 +176,9 @@ export class Journal {
         'INSERT INTO transport_event (at, kind, remote_address, connection_id, code, detail) VALUES (?, ?, ?, ?, ?, ?)',
       );
       this.findOriginalStmt = db.prepare('SELECT id, ack, ack_code, received_at FROM message WHERE dedup_key = ?');
-      // The common case is one statement: insert, unless the unique dedup key already exists.
-      this.insertIfNewStmt = db.prepare(
-        `INSERT INTO message (${COLUMNS}, dedup_key) VALUES (${COLUMNS.split(',').map(() => '?').join(',')}, ?) ` +
-          'ON CONFLICT (dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING',
-      );
+      // The common case is one plain INSERT; the unique dedup key makes a duplicate fail with a
+      // constraint error (rare, handled below). Measured cheaper than INSERT ... ON CONFLICT.
+      this.insertIfNewStmt = db.prepare(`INSERT INTO message (${COLUMNS}, dedup_key) VALUES (${COLUMNS.split(',').map(() => '?').join(',')}, ?)`);
       // An original older than the window no longer makes duplicates: release its key (only the
       // index helper column changes; the stored message stays as it was).
       this.expireKeyStmt = db.prepare('UPDATE message SET dedup_key = NULL WHERE id = ?');
@@ -293,14 +291,18 @@ export class Journal {
       if (e.status === 'accepted' && this.duplicateWindowMs > 0 && e.controlId) {
         const key = `${e.sender ?? ''}\u0000${e.controlId}`;
         for (let attempt = 0; attempt < 2; attempt++) {
-          const info = this.insertIfNewStmt!.run(
-            e.receivedAt, e.interface, e.connectionId, e.remoteAddress, e.remotePort, inlineRaw, e.rawSize ?? size,
-            e.charset, e.sender, e.controlId, e.messageType, e.status, e.reasonCode, e.reason, e.errorLocation, e.ackCode,
-            e.ack, null, e.envelope ?? null, parts, key,
-          );
-          if (info.changes === 1) {
-            p.id = Number(info.lastInsertRowid);
+          try {
+            p.id = Number(
+              this.insertIfNewStmt!.run(
+                e.receivedAt, e.interface, e.connectionId, e.remoteAddress, e.remotePort, inlineRaw, e.rawSize ?? size,
+                e.charset, e.sender, e.controlId, e.messageType, e.status, e.reasonCode, e.reason, e.errorLocation, e.ackCode,
+                e.ack, null, e.envelope ?? null, parts, key,
+              ).lastInsertRowid,
+            );
             break insert;
+          } catch (err) {
+            // A constraint failure undoes only this statement; the group transaction goes on.
+            if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw err;
           }
           const first = this.findOriginalStmt!.get(key) as { id: number; ack: string | null; ack_code: string | null; received_at: number };
           if (first.received_at >= e.receivedAt - this.duplicateWindowMs) {
