@@ -201,6 +201,10 @@ export class Journal {
         // FULL: a commit is on disk before the ACK goes out (NORMAL in WAL mode may lose the last
         // commits on power loss, which would break "an ACK means durable").
         db.pragma('synchronous = FULL');
+        // 1 MiB page cache (default 2 MiB): the journal appends, so it needs few hot pages, and a
+        // multi-MB frame's pages would otherwise sit in the cache after its commit. Measured: same
+        // insert cost, and a 5 MB message's peak RSS growth 4.2x -> 3.3x its size.
+        db.pragma('cache_size = -1024');
         migrate(db);
       }
     } catch (e) {
