@@ -6,7 +6,7 @@
 import { DEFAULT_DELIMITERS, type Delimiters, encodingCharacters, makeDelimiters } from './delimiters.js';
 import { type Hl7Error, formatLocation } from './errors.js';
 import { escapeValue } from './escape.js';
-import { type AckRequest, nthPiece } from './message.js';
+import { type AckRequest, ackRequestFromMsh, nthPiece } from './message.js';
 import { formatHl7Timestamp } from './timestamp.js';
 
 /** MSA-1 codes: original mode `AA`/`AE`/`AR`, enhanced mode (commit level) `CA`/`CE`/`CR`. */
@@ -147,21 +147,7 @@ export function salvageAckRequest(text: string): AckRequest | null {
     }
     // Echoed fields go back into our ACK: drop control characters so the ACK itself is clean.
     for (let i = 0; i < parts.length; i++) parts[i] = stripControls(parts[i] as string);
-    const type = parts[8] ?? '';
-    return {
-      delimiters: d,
-      sendingApplication: parts[2] ?? '',
-      sendingFacility: parts[3] ?? '',
-      receivingApplication: parts[4] ?? '',
-      receivingFacility: parts[5] ?? '',
-      messageType: type,
-      triggerEvent: nthPiece(type, d.component, 1) ?? '',
-      controlId: nthPiece(parts[9] ?? '', d.component, 0) ?? '',
-      processingId: parts[10] ?? '',
-      version: parts[11] ?? '',
-      acceptAckType: parts[14] ?? '',
-      applicationAckType: parts[15] ?? '',
-    };
+    return ackRequestFromMsh(parts, d);
   } catch {
     return null;
   }

@@ -66,6 +66,28 @@ export function nthPiece(s: string, sep: string, n: number): string | undefined 
   return end < 0 ? (from === 0 ? s : s.slice(from)) : s.slice(from, end);
 }
 
+/**
+ * The AckRequest of an MSH split into fields (index = HL7 field number - 1, so `fields[9]` is
+ * MSH-10). Shared by {@link Hl7Message.ackRequest} and the salvage path for malformed text.
+ */
+export function ackRequestFromMsh(fields: readonly string[], d: Delimiters): AckRequest {
+  const type = fields[8] ?? '';
+  return {
+    delimiters: d,
+    sendingApplication: fields[2] ?? '',
+    sendingFacility: fields[3] ?? '',
+    receivingApplication: fields[4] ?? '',
+    receivingFacility: fields[5] ?? '',
+    messageType: type,
+    triggerEvent: nthPiece(type, d.component, 1) ?? '',
+    controlId: nthPiece(fields[9] ?? '', d.component, 0) ?? '',
+    processingId: fields[10] ?? '',
+    version: fields[11] ?? '',
+    acceptAckType: fields[14] ?? '',
+    applicationAckType: fields[15] ?? '',
+  };
+}
+
 function replacePiece(s: string, sep: string, n: number, fn: (old: string) => string): string {
   const parts = s.split(sep);
   while (parts.length <= n) parts.push('');
@@ -333,23 +355,7 @@ export class Hl7Message {
 
   /** The MSH fields needed to acknowledge this message (see `buildAck`). */
   ackRequest(): AckRequest {
-    const m = this.mshFields;
-    const d = this.delimiters;
-    const type = m[8] ?? '';
-    return {
-      delimiters: d,
-      sendingApplication: m[2] ?? '',
-      sendingFacility: m[3] ?? '',
-      receivingApplication: m[4] ?? '',
-      receivingFacility: m[5] ?? '',
-      messageType: type,
-      triggerEvent: nthPiece(type, d.component, 1) ?? '',
-      controlId: nthPiece(m[9] ?? '', d.component, 0) ?? '',
-      processingId: m[10] ?? '',
-      version: m[11] ?? '',
-      acceptAckType: m[14] ?? '',
-      applicationAckType: m[15] ?? '',
-    };
+    return ackRequestFromMsh(this.mshFields, this.delimiters);
   }
 
   /** Number of segments. */

@@ -68,25 +68,11 @@ export interface CommitResult {
 export type CommitCallback = (error: Error | null, result: CommitResult | null) => void;
 
 /** A stored row as read back. */
-export interface JournalRow {
+export interface JournalRow extends Omit<JournalEntry, 'raw' | 'rawSize' | 'envelope'> {
   id: number;
-  receivedAt: number;
-  interface: string;
-  connectionId: string | null;
-  remoteAddress: string | null;
-  remotePort: number | null;
+  /** The bytes exactly as received (reassembled when stored in parts). */
   raw: Buffer;
   rawSize: number;
-  charset: string | null;
-  sender: string | null;
-  controlId: string | null;
-  messageType: string | null;
-  status: MessageStatus;
-  reasonCode: string | null;
-  reason: string | null;
-  errorLocation: string | null;
-  ackCode: string | null;
-  ack: string | null;
   duplicateOf: number | null;
   envelope: string | null;
 }
