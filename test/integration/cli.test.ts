@@ -4,7 +4,8 @@ import test from 'ava';
 import { mkdirSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { runCli, spawnEngine, tempDir } from '../helpers/engine.js';
+import { spawn } from 'node:child_process';
+import { BIN, ROOT, runCli, spawnEngine, tempDir } from '../helpers/engine.js';
 import { adtA01 } from '../helpers/messages.js';
 
 async function engineFor(t: import('ava').ExecutionContext) {
@@ -39,6 +40,16 @@ test('logs carry no message bodies unless --log-bodies', async (t) => {
     if (withBodies) t.regex(engine.stderr(), /ZZSECRETNAME/, 'bodies logged on request');
     else t.notRegex(engine.stderr(), /ZZSECRETNAME|H123456|19800101/, 'no PHI at debug level (control ids may appear)');
   }
+});
+
+test('send of real corpus files: a message and a 124-message batch file all get AA', async (t) => {
+  const { engine } = await engineFor(t);
+  const corpus = join(ROOT, 'test', 'fixtures', 'corpus');
+  const r = await runCli(['send', join(corpus, 'fhirconv-ADT_A01-01.hl7'), join(corpus, 'oie-ADT-multi-01.hl7'), '--port', String(engine.mllpPort)]);
+  t.is(r.code, 0, r.stderr);
+  const codes = r.stdout.trim().split('\n').map((l) => l.split('\t')[1]);
+  t.is(codes.length, 125);
+  t.true(codes.every((c) => c === 'AA'));
 });
 
 test('send: one line per message, exit 0 when all AA, 1 when one is refused', async (t) => {
@@ -147,4 +158,24 @@ test('send to a port where nothing listens fails clearly', async (t) => {
   const r = await runCli(['send', join(dir, 'm.hl7'), '--port', String(port)]);
   t.is(r.code, 2);
   t.regex(r.stderr, /cannot connect to 127\.0\.0\.1:\d+: ECONNREFUSED/);
+});
+
+test('replay on a terminal shows a progress bar and honours --rate', async (t) => {
+  const dir = tempDir(t);
+  for (let i = 0; i < 20; i++) writeFileSync(join(dir, `m${String(i).padStart(2, '0')}.hl7`), adtA01(`TTY-${i}`));
+  const dataDir = join(tempDir(t), 'data');
+  // `script` (util-linux) runs the CLI on a pseudo-terminal, as a user at a shell would.
+  const started = Date.now();
+  const r = await new Promise<{ out: string; code: number | null }>((resolvePromise) => {
+    const proc = spawn('script', ['-qec', `${process.execPath} ${BIN} replay ${dir} --data ${dataDir} --rate 50`, '/dev/null'], { cwd: dir });
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    proc.on('exit', (code) => resolvePromise({ out, code }));
+  });
+  const elapsed = Date.now() - started;
+  t.is(r.code, 0, r.out);
+  t.regex(r.out, /\[#+\.*\] \d+\/20 \d+ msg\/s/);
+  t.regex(r.out, /\[#{30}\] 20\/20/);
+  t.regex(r.out, /replayed 20 of 20 messages from 20 files: AA 20/);
+  t.true(elapsed >= 380, `20 messages at 50/s take at least 0.38 s (took ${elapsed} ms)`);
 });
