@@ -17,10 +17,12 @@ const ALLOWED: Record<string, string[]> = {
   mllp: [],
   config: [],
   journal: [],
-  ingest: ['hl7', 'journal'],
-  interfaces: ['hl7', 'mllp', 'journal', 'ingest'],
-  engine: ['config', 'hl7', 'mllp', 'journal', 'ingest', 'interfaces'],
-  cli: ['config', 'hl7', 'mllp', 'journal', 'ingest', 'interfaces', 'engine'],
+  authentication: ['hl7'],
+  authorisation: ['hl7', 'authentication'],
+  ingest: ['hl7', 'journal', 'authentication', 'authorisation'],
+  interfaces: ['hl7', 'mllp', 'journal', 'ingest', 'authentication', 'authorisation'],
+  engine: ['config', 'hl7', 'mllp', 'journal', 'ingest', 'interfaces', 'authentication', 'authorisation'],
+  cli: ['config', 'hl7', 'mllp', 'journal', 'ingest', 'interfaces', 'engine', 'authentication', 'authorisation'],
 };
 
 function files(dir: string): string[] {
