@@ -57,6 +57,26 @@ export const ERROR_CATALOG = define({
   JOURNAL_NOT_FOUND: { message: 'no message with id {id} in {file}', user: true },
   JOURNAL_CLOSED: { message: 'the journal is closed (engine shutting down)', user: false },
   JOURNAL_DUPLICATE: { message: 'duplicate of message {originalId} (same sender and MSH-10 within {windowMs} ms)', user: true },
+  // --- HTTP interface (HL7 over HTTP and SOAP; answered with an HTTP status, nothing journaled) ---
+  HTTP_UNAUTHORIZED: { message: 'authentication required', user: true },
+  HTTP_FORBIDDEN: { message: 'access denied', user: true },
+  HTTP_BODY_TOO_LARGE: { message: 'request body exceeds http.maxBodyBytes ({maxBodyBytes} bytes)', user: true },
+  HTTP_UNSUPPORTED_MEDIA_TYPE: { message: 'unsupported Content-Type "{contentType}": expected one of {expected}', user: true },
+  HTTP_BAD_REQUEST: { message: 'bad HTTP request: {reason}', user: true },
+  HTTP_SOAP_MALFORMED: { message: 'malformed SOAP request: {reason}', user: true },
+  // --- senders, credentials, audit (runtime checks: AUTH_*, answered AR; administration: ADMIN_*) ---
+  AUTH_ADDRESS_REFUSED: { message: 'connection from {address} refused: no sender allows this address', user: true },
+  AUTH_FAILED: { message: 'authentication failed', user: true },
+  AUTH_LOCKED_OUT: { message: 'too many failed authentication attempts from this address; try again later', user: true },
+  AUTH_UNKNOWN_ALIAS: { message: 'MSH-4 names an unknown organisation alias "{alias}"', user: true },
+  AUTH_NO_GRANT: { message: '{organisation} has not granted {grantee} the right to send for it{scope}', user: true },
+  AUTH_ACTING_INVALID: { message: 'cannot tell the acting organisation from MSH-4: {reason}', user: true },
+  AUTH_APPLICATION_REFUSED: { message: 'sending application "{application}" (MSH-3) is not allowed for this sender', user: true },
+  ADMIN_INVALID: { message: '{field}: {reason}', user: true },
+  ADMIN_NOT_FOUND: { message: 'no {what} "{id}"', user: true },
+  ADMIN_DUPLICATE: { message: '{what} "{id}" already exists', user: true },
+  ADMIN_IN_USE: { message: '{what} "{id}" is still used by {uses}; remove those first', user: true },
+  ADMIN_CONFIG_INVALID: { message: 'invalid declared sender configuration:\n{issues}', user: true },
   // --- anything unexpected: answered AE, logged with a stack (no PHI) ---
   INTERNAL: { message: 'unexpected error: {reason}', user: false },
 });

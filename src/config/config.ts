@@ -51,7 +51,14 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     http: Type.Object(
-      { port: Port(8080, 'HTTP port; 0 picks a free one') },
+      {
+        port: Port(8080, 'HTTP port; 0 picks a free one'),
+        maxBodyBytes: Type.Integer({ minimum: 1024, default: 16 * MiB, description: 'larger request bodies get 413' }),
+        trustProxy: Type.Union([Type.Literal(false), Type.Array(Type.String({ minLength: 1 }))], {
+          default: false,
+          description: 'addresses/CIDRs of reverse proxies whose X-Forwarded-For is believed; false: none',
+        }),
+      },
       { additionalProperties: false, default: {} },
     ),
     journal: Type.Object(

@@ -87,6 +87,10 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     http = await startHttpServer({
       host: config.host,
       port: config.http.port,
+      ingestor,
+      logger,
+      maxBodyBytes: config.http.maxBodyBytes,
+      trustProxy: config.http.trustProxy,
       health: () => ({
         uptimeSeconds: Math.round((Date.now() - started) / 1000),
         mllp: { ...listener.stats },
