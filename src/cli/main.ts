@@ -7,6 +7,7 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { isTributaryError, errorMessage } from '../errors.js';
+import { adminCommand } from './admin.js';
 import { EXIT, processIO, type CliIO } from './common.js';
 import { STATUSES, runList, runShow } from './messages.js';
 import { runReplay } from './replay.js';
@@ -111,6 +112,7 @@ export function buildCli(argv: string[], io: CliIO, finish: (code: number) => vo
         .demandCommand(1, 'messages needs a subcommand: list or show')
         .strict(),
     )
+    .command(adminCommand(run, io))
     .demandCommand(1, 'give a command: start, send, replay or messages')
     .strict()
     .recommendCommands()
