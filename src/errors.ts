@@ -39,6 +39,7 @@ export const ERROR_CATALOG = define({
   MLLP_FRAME_TOO_LARGE: { message: 'MLLP frame exceeds maxFrameBytes ({maxFrameBytes} bytes)', user: true },
   MLLP_TOO_MANY_CONNECTIONS: { message: 'connection refused: {limit} connections already open{scope}', user: true },
   MLLP_IDLE_TIMEOUT: { message: 'connection closed after {idleTimeoutMs} ms without data', user: true },
+  MLLP_STRAY_BYTES: { message: '{bytes} bytes outside any frame were skipped on this connection', user: true },
   MLLP_INCOMPLETE_FRAME: { message: 'connection closed inside a frame ({bytes} bytes discarded)', user: true },
   // --- HL7 v2 content (each carries a table 0357 code and a location when raised as Hl7Error) ---
   HL7_EMPTY: { message: 'empty message', user: true },

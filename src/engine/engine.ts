@@ -58,6 +58,7 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     file: databasePath(config.dataDir),
     duplicateWindowMs: config.journal.duplicateWindowMs,
     maxBatchMessages: config.journal.maxBatchMessages,
+    logger,
   });
   const ingestor = new Ingestor({
     journal,

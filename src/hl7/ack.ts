@@ -5,7 +5,7 @@
  */
 import { DEFAULT_DELIMITERS, type Delimiters, encodingCharacters, makeDelimiters } from './delimiters.js';
 import { type Hl7Error, formatLocation } from './errors.js';
-import { escapeValue } from './escape.js';
+import { escapeValue as escapeStrict } from './escape.js';
 import { type AckRequest, ackRequestFromMsh, nthPiece } from './message.js';
 import { formatHl7Timestamp } from './timestamp.js';
 
@@ -34,6 +34,24 @@ export interface AckOptions {
 const DEFAULT_VERSION = '2.5.1';
 
 /** True when the version (MSH-12.1) is before 2.5, where ERR-1 (ELD) was the only ERR field. */
+/**
+ * Escape text for the ACK, never throwing: an ACK must be sendable for any inbound message. With
+ * delimiters that define no escape character (`^~&`, `^~}`), a delimiter or control character in
+ * our text cannot be escaped, so it is replaced by a space.
+ */
+function escapeValue(value: string, d: Delimiters): string {
+  if (d.escape !== '') return escapeStrict(value, d);
+  let out = '';
+  for (let i = 0; i < value.length; i++) {
+    const ch = value.charAt(i);
+    const c = value.charCodeAt(i);
+    const special = c < 32 || c === 127 || ch === d.field || ch === d.component || ch === d.repetition
+      || ch === d.subcomponent || (d.truncation !== '' && ch === d.truncation);
+    out += special ? ' ' : ch;
+  }
+  return out;
+}
+
 function beforeV25(version: string): boolean {
   // "2.3.1" → major 2, minor 3. Unknown or empty versions are treated as current (≥ 2.5).
   if (version.length < 3 || version.charCodeAt(0) !== 50 || version.charCodeAt(1) !== 46) return false;

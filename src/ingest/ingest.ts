@@ -15,6 +15,7 @@ import {
   Hl7Message,
   buildAck,
   decodeHl7Bytes,
+  formatHl7Timestamp,
   formatLocation,
   salvageAckRequest,
   splitBatch,
@@ -121,9 +122,25 @@ export class Ingestor {
     } catch (e) {
       // prepare() turns every content problem into a rejected entry; reaching here is a bug.
       this.logger.error('ingest failed unexpectedly', { code: 'INTERNAL', reason: errorMessage(e) });
-      prepared = [this.errorEntry(payload, meta, receivedAt, e)];
+      try {
+        prepared = [this.errorEntry(payload, meta, receivedAt, e)];
+      } catch (e2) {
+        this.logger.error('ingest could not even build an error entry', { code: 'INTERNAL', reason: errorMessage(e2) });
+        done(this.lastResortResult());
+        return;
+      }
     }
     this.commit(prepared, done);
+  }
+
+  /**
+   * The answer when something that cannot fail did fail: a constant AE (no echoed fields, nothing
+   * to escape). It is never AA, and the sender may retry.
+   */
+  private lastResortResult(): IngestResult {
+    const id = `${this.ackIdPrefix}${++this.ackSeq}`;
+    const ack = `MSH|^~\\&|TRIBUTARY|TRIBUTARY|||${formatHl7Timestamp(new Date(this.now()))}||ACK|${id}|P|2.5\rMSA|AE||Unexpected error while processing the message\r`;
+    return { ack, ackCode: 'AE', status: 'error', ids: [], reasonCode: 'INTERNAL', controlId: '' };
   }
 
   /**
@@ -266,8 +283,14 @@ export class Ingestor {
           isTributaryError(failure) ? failure.params : { reason: errorMessage(failure) },
         );
         this.logger.error('journal commit failed; answering AE', { code: error.code, reason: error.message });
+        let ack: string;
+        try {
+          ack = buildAck(first.request, this.ackOptions('AE', error));
+        } catch {
+          ack = this.lastResortResult().ack;
+        }
         done({
-          ack: buildAck(first.request, this.ackOptions('AE', error)),
+          ack,
           ackCode: 'AE',
           status: 'error',
           ids: [],
@@ -276,15 +299,23 @@ export class Ingestor {
         });
         return;
       }
-      done(this.combine(prepared, results as CommitResult[]));
+      let result: IngestResult;
+      try {
+        result = this.combine(prepared, results as CommitResult[]);
+      } catch (e) {
+        this.logger.error('could not build the ACK of a committed frame', { code: 'INTERNAL', reason: errorMessage(e) });
+        result = this.lastResortResult();
+      }
+      done(result);
     };
-    prepared.forEach((p, i) => {
-      this.journal.submit(p.entry, (err, res) => {
+    this.journal.submitAll(
+      prepared.map((p) => p.entry),
+      prepared.map((_, i) => (err: Error | null, res: CommitResult | null) => {
         if (err) failure ??= err;
         results[i] = res;
         if (--remaining === 0) finish();
-      });
-    });
+      }),
+    );
   }
 
   /** One ACK per frame: a batch frame is answered for its first message, with the worst outcome. */

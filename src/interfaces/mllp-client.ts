@@ -97,6 +97,14 @@ export class MllpClient {
    */
   send(message: string | Buffer): Promise<Buffer> {
     if (this.closedError) return Promise.reject(this.closedError);
+    let frame: Buffer;
+    try {
+      // Encode before queueing a waiter: a payload that cannot be framed must not leave a dead
+      // waiter behind to swallow the next message's ACK.
+      frame = encodeFrame(message);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return new Promise((resolve, reject) => {
       const w: Waiter = { resolve, reject, timer: null };
       const timeoutMs = this.opts.ackTimeoutMs ?? 10_000;
@@ -109,7 +117,7 @@ export class MllpClient {
         }, timeoutMs);
       }
       this.waiters.push(w);
-      this.socket.write(encodeFrame(message));
+      this.socket.write(frame);
     });
   }
 

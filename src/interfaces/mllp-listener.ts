@@ -220,7 +220,11 @@ class Connection {
 
   private onClose(): void {
     this.finished = true;
-    if (this.decoder.strayBytes > 0) this.owner.stats.strayBytes += this.decoder.strayBytes;
+    if (this.decoder.strayBytes > 0) {
+      // Bytes outside any frame are not messages, but they are not dropped silently either.
+      this.owner.stats.strayBytes += this.decoder.strayBytes;
+      this.owner.transportEvent(this, 'stray-bytes', new TributaryError('MLLP_STRAY_BYTES', { bytes: this.decoder.strayBytes }));
+    }
     this.owner.forget(this);
   }
 }
@@ -232,6 +236,8 @@ export class MllpListener {
   private readonly server: net.Server;
   private readonly connections = new Set<Connection>();
   private readonly perIp = new Map<string, number>();
+  /** Every socket, from TCP accept on: TLS sockets still in their handshake are not Connections yet. */
+  private readonly sockets = new Set<net.Socket>();
   private closing = false;
 
   private constructor(private readonly opts: MllpListenerOptions) {
@@ -246,6 +252,8 @@ export class MllpListener {
           requestCert: opts.tls.requestClientCert || opts.tls.requireClientCert,
           rejectUnauthorized: opts.tls.requireClientCert,
           allowHalfOpen: true,
+          // A client that never finishes its handshake must not hold a socket for Node's default 120 s.
+          handshakeTimeout: 10_000,
         },
         onSocket,
       );
@@ -266,6 +274,10 @@ export class MllpListener {
    */
   static listen(opts: MllpListenerOptions): Promise<MllpListener> {
     const l = new MllpListener(opts);
+    l.server.on('connection', (socket: net.Socket) => {
+      l.sockets.add(socket);
+      socket.once('close', () => l.sockets.delete(socket));
+    });
     return new Promise((resolve, reject) => {
       const onError = (e: NodeJS.ErrnoException): void => {
         const what = opts.tls ? 'MLLP/TLS' : 'MLLP';
@@ -354,8 +366,11 @@ export class MllpListener {
     this.closing = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const c of this.connections) c.shutdown();
+    // At the deadline every socket goes, including TLS sockets still in their handshake (they are
+    // not Connections yet, and would otherwise keep server.close() waiting).
     const timer = setTimeout(() => {
       for (const c of this.connections) c.socket.destroy();
+      for (const socket of this.sockets) socket.destroy();
     }, timeoutMs);
     await closed;
     clearTimeout(timer);

@@ -19,6 +19,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { TributaryError, errorMessage } from '../errors.js';
 import { migrate } from './schema.js';
+import { silentLogger, type Logger } from '../log.js';
 
 /** The outcome of a journaled frame. */
 export type MessageStatus = 'accepted' | 'rejected' | 'error' | 'duplicate';
@@ -97,6 +98,8 @@ export interface JournalOptions {
   maxBatchMessages?: number;
   /** Open read-only (CLI inspection); no writes, no migrations. */
   readonly?: boolean;
+  /** Where a throwing commit callback is reported (it must never stop the rest of the group). */
+  logger?: Logger;
 }
 
 /** Filters of {@link Journal.list}. */
@@ -107,6 +110,8 @@ export interface ListFilter {
   limit?: number;
   /** Rows with an id greater than this. */
   afterId?: number;
+  /** Read the raw bytes too (default true); listings of metadata pass false and get empty Buffers. */
+  withRaw?: boolean;
 }
 
 interface Pending {
@@ -146,6 +151,7 @@ export class Journal {
   private readonly expireKeyStmt: Database.Statement | undefined;
   private readonly insertPartStmt: Database.Statement | undefined;
   private readonly flushBound = (): void => this.flush();
+  private readonly logger: Logger;
   /** Counters since open. */
   readonly stats = { commits: 0, rows: 0, failedCommits: 0, duplicates: 0 };
   /** Test hook: when set, called inside each group transaction before it commits. */
@@ -156,6 +162,7 @@ export class Journal {
     this.db = db;
     this.duplicateWindowMs = options.duplicateWindowMs ?? 24 * 60 * 60 * 1000;
     this.maxBatch = options.maxBatchMessages ?? 2000;
+    this.logger = options.logger ?? silentLogger;
     if (!options.readonly) {
       this.insertStmt = db.prepare(`INSERT INTO message (${COLUMNS}) VALUES (${COLUMNS.split(',').map(() => '?').join(',')})`);
       this.insertEventStmt = db.prepare(
@@ -177,7 +184,7 @@ export class Journal {
    * @throws TributaryError `JOURNAL_OPEN_FAILED`
    */
   static open(options: JournalOptions): Journal {
-    let db: Database.Database;
+    let db: Database.Database | undefined;
     try {
       if (!options.readonly) mkdirSync(dirname(options.file), { recursive: true });
       db = new Database(options.file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
@@ -193,10 +200,13 @@ export class Journal {
         db.pragma('cache_size = -1024');
         migrate(db);
       }
+      // Statements are prepared here too, so a file with an unexpected schema is a clear
+      // JOURNAL_OPEN_FAILED, not an internal error later.
+      return new Journal(options, db);
     } catch (e) {
+      db?.close();
       throw new TributaryError('JOURNAL_OPEN_FAILED', { file: options.file, reason: errorMessage(e) }, { cause: e });
     }
-    return new Journal(options, db);
   }
 
   /** The underlying connection, for layers that share the file (record, audit). */
@@ -209,11 +219,19 @@ export class Journal {
    * submission order. Accepted entries are checked for duplicates when the group is written.
    */
   submit(entry: JournalEntry, cb: CommitCallback): void {
+    this.submitAll([entry], [cb]);
+  }
+
+  /**
+   * Queue the rows of one frame together: they are always committed in the same transaction (an
+   * early flush for `maxBatchMessages` happens only between frames), so a frame is never half stored.
+   */
+  submitAll(entries: readonly JournalEntry[], cbs: readonly CommitCallback[]): void {
     if (this.closed) {
-      cb(new TributaryError('JOURNAL_CLOSED'), null);
+      for (const cb of cbs) cb(new TributaryError('JOURNAL_CLOSED'), null);
       return;
     }
-    this.queue.push({ entry, cb, id: 0, duplicateOfId: null });
+    for (let i = 0; i < entries.length; i++) this.queue.push({ entry: entries[i]!, cb: cbs[i]!, id: 0, duplicateOfId: null });
     if (this.queue.length >= this.maxBatch) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
@@ -259,7 +277,7 @@ export class Journal {
     } catch (e) {
       this.stats.failedCommits++;
       const err = e instanceof TributaryError ? e : new TributaryError('JOURNAL_WRITE_FAILED', { reason: errorMessage(e) }, { cause: e });
-      for (const p of batch) p.cb(err, null);
+      for (const p of batch) this.callback(p, err, null);
       return;
     }
     this.stats.commits++;
@@ -267,7 +285,16 @@ export class Journal {
     for (const p of batch) {
       const e = p.entry;
       if (e.status === 'duplicate') this.stats.duplicates++;
-      p.cb(null, { id: p.id, status: e.status, ackCode: e.ackCode, ack: e.ack, duplicateOf: p.duplicateOfId });
+      this.callback(p, null, { id: p.id, status: e.status, ackCode: e.ackCode, ack: e.ack, duplicateOf: p.duplicateOfId });
+    }
+  }
+
+  /** Run one caller's callback; a throw is logged and never keeps the rest of the group from being answered. */
+  private callback(p: Pending, err: Error | null, res: CommitResult | null): void {
+    try {
+      p.cb(err, res);
+    } catch (e) {
+      this.logger.error('journal commit callback failed', { code: 'INTERNAL', reason: errorMessage(e) });
     }
   }
 
@@ -343,11 +370,17 @@ export class Journal {
       where.push('id > ?');
       args.push(filter.afterId);
     }
+    const withRaw = filter.withRaw ?? true;
+    const limit = filter.limit;
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) {
+      throw new TributaryError('CLI_USAGE', { reason: `--limit must be a whole number, got ${limit}` });
+    }
+    const columns = withRaw ? COLUMNS : COLUMNS.replace('raw, raw_size', "x'' AS raw, raw_size").replace(', raw_parts', ', 0 AS raw_parts');
     const sql =
-      `SELECT id, ${COLUMNS} FROM message` +
+      `SELECT id, ${columns} FROM message` +
       (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
       ' ORDER BY id' +
-      (filter.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(filter.limit))}` : '');
+      (limit !== undefined ? ` LIMIT ${limit}` : '');
     return (this.db.prepare(sql).all(...args) as Record<string, unknown>[]).map((r) => this.toRow(r));
   }
 

@@ -88,6 +88,13 @@ test('junk, split frames and FS without CR are handled (the framing probe cases)
   c.sock.write(Buffer.concat([VT, Buffer.from(adtA01('PROBE-3')), Buffer.from([0x1c]), encodeFrame(adtA01('PROBE-4'))]));
   const acks = await c.waitAcks(4);
   t.deepEqual(acks.map((a) => `${msa(a).code}:${msa(a).controlId}`), ['AA:PROBE-1', 'AA:PROBE-2', 'AA:PROBE-3', 'AA:PROBE-4']);
+  c.sock.end();
+  await c.closed;
+  await new Promise((r) => setTimeout(r, 50));
+  engine.journal.flush();
+  const stray = engine.journal.listEvents().find((e) => e.kind === 'stray-bytes');
+  t.is(stray?.code, 'MLLP_STRAY_BYTES');
+  t.regex(stray?.detail ?? '', /^8 bytes outside any frame/, 'junk\r\n (6) and \r\n (2)');
 });
 
 test('garbage is answered AR with a reason, journaled, and the connection survives', async (t) => {
@@ -217,12 +224,13 @@ test('graceful close answers every frame already read, then ends the connection'
   const c = await rawClient(engine.mllpPort);
   // Start closing while frames are read but not yet committed: from inside the 10th submit.
   const journal = engine.journal;
-  const submit = journal.submit.bind(journal);
+  const submitAll = journal.submitAll.bind(journal);
   let submitted = 0;
   let closing: Promise<void> | undefined;
-  journal.submit = (entry, cb) => {
-    submit(entry, cb);
-    if (++submitted === 10) closing = engine.close();
+  journal.submitAll = (entries, cbs) => {
+    submitAll(entries, cbs);
+    submitted += entries.length;
+    if (submitted === 10) closing = engine.close();
   };
   c.sock.write(Buffer.concat(Array.from({ length: 20 }, (_, i) => encodeFrame(adtA01(`SHUT-${i}`)))));
   await c.closed;
@@ -271,4 +279,30 @@ test('a 5 MB message is framed, journaled in parts and acknowledged; its bytes c
   const row = engine.journal.list()[0]!;
   t.is(row.rawSize, Buffer.byteLength(text));
   t.true(row.raw.equals(Buffer.from(text)));
+});
+
+test('shutdown does not wait for a TLS client stuck before its handshake', async (t) => {
+  const pki = makePki(tempDir(t));
+  const engine = await inProcessEngine(t, {
+    mllp: { shutdownTimeoutMs: 500, tls: { keyFile: pki.serverKey, certFile: pki.serverCert } },
+  });
+  const stuck = net.connect({ host: '127.0.0.1', port: engine.mllpPort }); // plain TCP, never says hello
+  stuck.on('error', () => {});
+  await new Promise<void>((r) => stuck.once('connect', () => r()));
+  const started = Date.now();
+  await engine.close();
+  t.true(Date.now() - started < 3000, `closed in ${Date.now() - started} ms`);
+  stuck.destroy();
+});
+
+test('the client does not pair later ACKs with the wrong message after a send it could not frame', async (t) => {
+  const engine = await inProcessEngine(t);
+  const client = await MllpClient.connect({ host: '127.0.0.1', port: engine.mllpPort, ackTimeoutMs: 3000 });
+  t.teardown(() => client.close());
+  const first = client.send(adtA01('ORDER-1'));
+  const bad = client.send(adtA01('ORDER-2') + '\x0b');
+  const third = client.send(adtA01('ORDER-3'));
+  t.is(msa(await first).controlId, 'ORDER-1');
+  await t.throwsAsync(bad, { message: /control byte/ });
+  t.is(msa(await third).controlId, 'ORDER-3');
 });
