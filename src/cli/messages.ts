@@ -45,7 +45,8 @@ export interface ListArgs {
 export function runList(args: ListArgs, io: CliIO): number {
   const journal = openJournal(args.data);
   try {
-    const rows = journal.list({ status: args.status, since: args.since ? parseSince(args.since) : undefined, limit: args.limit });
+    // Metadata only: the raw bytes (up to megabytes each) are not read for a listing.
+    const rows = journal.list({ status: args.status, since: args.since ? parseSince(args.since) : undefined, limit: args.limit, withRaw: false });
     if (args.json) {
       for (const r of rows) io.stdout.write(JSON.stringify(listItem(r)) + '\n');
       return 0;

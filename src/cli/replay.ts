@@ -6,6 +6,10 @@
  * Resuming: every message that got an ACK (AA, AR or AE: it is in the journal either way) is
  * appended to a state file as it completes. An interrupted run started again with the same paths
  * and target skips those messages. The state file is removed when a run completes.
+ *
+ * Memory: files are read one at a time while sending, so an archive is never held whole in memory
+ * (one file's messages at most). A first pass counts each file's messages (read, split, dropped)
+ * so the progress bar and the summary know the total before anything is sent.
  */
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
@@ -13,7 +17,7 @@ import { resolve } from 'node:path';
 import { Hl7Message } from '../hl7/index.js';
 import { MllpClient } from '../interfaces/mllp-client.js';
 import { Ingestor } from '../ingest/ingest.js';
-import { collectMessageFiles, readMessageFile, type FileMessage } from '../ingest/message-files.js';
+import { collectMessageFiles, countMessages, readMessageFile, type FileMessage } from '../ingest/message-files.js';
 import { Journal } from '../journal/journal.js';
 import { databasePath } from '../engine/engine.js';
 import { silentLogger } from '../log.js';
@@ -108,21 +112,25 @@ function progress(io: CliIO, done: number, total: number, started: number): void
 /** Run a replay; returns the exit code. */
 export async function runReplay(args: ReplayArgs, io: CliIO): Promise<number> {
   const files = collectMessageFiles(args.paths);
-  const all: FileMessage[] = [];
-  for (const f of files) all.push(...readMessageFile(f).messages);
-  const summary: ReplaySummary = { files: files.length, messages: all.length, sent: 0, skipped: 0, AA: 0, AR: 0, AE: 0, duplicates: 0, failed: 0, seconds: 0 };
+  // First pass: how many messages each file holds (nothing kept but the counts).
+  const counts = files.map((f) => countMessages(f));
+  let total = 0;
+  for (const n of counts) total += n;
+  const summary: ReplaySummary = { files: files.length, messages: total, sent: 0, skipped: 0, AA: 0, AR: 0, AE: 0, duplicates: 0, failed: 0, seconds: 0 };
 
   if (args.dryRun) {
     let bad = 0;
-    for (const m of all) {
-      try {
-        Hl7Message.parse(m.text);
-      } catch (e) {
-        bad++;
-        io.stdout.write(`${m.file}#${m.index + 1}\twould be rejected: ${errorMessage(e)}\n`);
+    for (const f of files) {
+      for (const m of readMessageFile(f).messages) {
+        try {
+          Hl7Message.parse(m.text);
+        } catch (e) {
+          bad++;
+          io.stdout.write(`${m.file}#${m.index + 1}\twould be rejected: ${errorMessage(e)}\n`);
+        }
       }
     }
-    io.stdout.write(`dry run: ${files.length} files, ${all.length} messages, ${bad} would be rejected by the parser; nothing sent\n`);
+    io.stdout.write(`dry run: ${files.length} files, ${total} messages, ${bad} would be rejected by the parser; nothing sent\n`);
     return EXIT.ok;
   }
 
@@ -133,8 +141,8 @@ export async function runReplay(args: ReplayArgs, io: CliIO): Promise<number> {
   } else if (args.fresh) {
     rmSync(stateFile, { force: true });
   }
-  const todo = all.filter((m) => !done.has(`${m.file}\t${m.index}`));
-  summary.skipped = all.length - todo.length;
+  const key = (file: string, index: number): string => `${file}\t${index}`;
+  for (let f = 0; f < files.length; f++) for (let i = 0; i < counts[f]!; i++) if (done.has(key(files[f]!, i))) summary.skipped++;
   if (summary.skipped > 0) io.stderr.write(`resuming: ${summary.skipped} messages already replayed (state ${stateFile})\n`);
 
   const sink = args.to ? await mllpSink(args.to, args.timeoutMs) : dataSink(args.data!);
@@ -148,33 +156,42 @@ export async function runReplay(args: ReplayArgs, io: CliIO): Promise<number> {
   process.once('SIGINT', onSigint);
   const inFlight: Array<Promise<void>> = [];
   let transportError: string | null = null;
+  const stopped = (): boolean => interrupted || transportError !== null;
+  const submit = async (m: FileMessage): Promise<void> => {
+    if (args.rate > 0) {
+      const due = started + (summary.sent * 1000) / args.rate;
+      const wait = due - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+    summary.sent++;
+    const p = sink.submit(m).then(
+      (o) => {
+        if (o.duplicate) summary.duplicates++;
+        if (o.code === 'AA' || o.code === 'CA') summary.AA++;
+        else if (o.code === 'AR' || o.code === 'CR') summary.AR++;
+        else summary.AE++;
+        appendFileSync(stateFile, `${key(m.file, m.index)}\n`);
+      },
+      (e: unknown) => {
+        summary.failed++;
+        transportError ??= isTributaryError(e) ? e.message : errorMessage(e);
+      },
+    );
+    inFlight.push(p);
+    if (inFlight.length >= Math.max(1, args.window)) await inFlight.shift();
+    if (tty && Date.now() - lastDraw > 100) {
+      lastDraw = Date.now();
+      progress(io, summary.skipped + summary.sent, total, started);
+    }
+  };
   try {
-    for (let i = 0; i < todo.length && !interrupted && !transportError; i++) {
-      const m = todo[i]!;
-      if (args.rate > 0) {
-        const due = started + (i * 1000) / args.rate;
-        const wait = due - Date.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      }
-      summary.sent++;
-      const p = sink.submit(m).then(
-        (o) => {
-          if (o.duplicate) summary.duplicates++;
-          if (o.code === 'AA' || o.code === 'CA') summary.AA++;
-          else if (o.code === 'AR' || o.code === 'CR') summary.AR++;
-          else summary.AE++;
-          appendFileSync(stateFile, `${m.file}\t${m.index}\n`);
-        },
-        (e: unknown) => {
-          summary.failed++;
-          transportError ??= isTributaryError(e) ? e.message : errorMessage(e);
-        },
-      );
-      inFlight.push(p);
-      if (inFlight.length >= Math.max(1, args.window)) await inFlight.shift();
-      if (tty && Date.now() - lastDraw > 100) {
-        lastDraw = Date.now();
-        progress(io, summary.skipped + summary.sent, all.length, started);
+    // Second pass: one file in memory at a time.
+    for (let f = 0; f < files.length && !stopped(); f++) {
+      if (counts[f] === 0) continue;
+      const { messages } = readMessageFile(files[f]!);
+      for (let i = 0; i < messages.length && !stopped(); i++) {
+        const m = messages[i]!;
+        if (!done.has(key(m.file, m.index))) await submit(m);
       }
     }
     await Promise.all(inFlight);
@@ -184,7 +201,7 @@ export async function runReplay(args: ReplayArgs, io: CliIO): Promise<number> {
   }
   summary.seconds = (Date.now() - started) / 1000;
   if (tty) {
-    progress(io, summary.skipped + summary.sent, all.length, started);
+    progress(io, summary.skipped + summary.sent, total, started);
     io.stderr.write('\n');
   }
   const complete = !interrupted && !transportError;

@@ -117,25 +117,82 @@ test('replay --data ingests without a server and resumes an interrupted run', as
   t.regex(dry.stdout, /dry run: 5 files, 5 messages, 0 would be rejected/);
 });
 
+/** stderr split into lines; asserts it ends with a newline so a partial line cannot hide. */
+function stderrLines(stderr: string): string[] {
+  return stderr === '' ? [] : stderr.replace(/\n$/, '').split('\n');
+}
+
 test('user errors are one line and a non-zero exit, never a stack trace', async (t) => {
   const dir = tempDir(t);
-  const cases: Array<[string[], RegExp]> = [
-    [['start', '--bogus'], /Unknown argument/],
-    [['send', join(dir, 'missing.hl7'), '--port', '1'], /cannot read .*missing\.hl7: ENOENT/],
-    [['replay', dir], /replay needs --to HOST:PORT or --data DIR/],
-    [['replay', dir, '--to', 'nohostport'], /invalid address "nohostport"/],
-    [['messages', 'list', '--data', join(dir, 'nothing')], /no database here/],
-    [['start', '--config', join(dir, 'nope.json')], /cannot read config file/],
-    [['frobnicate'], /Unknown argument|give a command/],
+  // [args, expected stderr, number of stderr lines]
+  const cases: Array<[string[], RegExp, number]> = [
+    [['start', '--bogus'], /^tributary: Unknown argument: bogus \(see tributary --help\)\n$/, 1],
+    [['--bogus'], /^tributary: .*\(see tributary --help\)\n$/, 1],
+    [['send', join(dir, 'missing.hl7'), '--port', '1'], /cannot read .*missing\.hl7: ENOENT/, 1],
+    [['replay', dir], /^tributary: replay needs --to HOST:PORT or --data DIR \(see tributary --help\)\n$/, 1],
+    [['replay', dir, '--to', 'h:1', '--data', join(dir, 'd')], /^tributary: Arguments to and data are mutually exclusive/, 1],
+    [['replay', dir, '--to', 'nohostport'], /invalid address "nohostport"/, 1],
+    [['messages', 'list', '--data', join(dir, 'nothing')], /no database here/, 1],
+    [['messages'], /^tributary: messages needs a subcommand: list or show/, 1],
+    [['admin', 'org', 'add', '--id', 'x', '--data', join(dir, 'admin')], /^tributary: Missing required argument: name \(see tributary --help\)\n$/, 1],
+    [['start', '--config', join(dir, 'nope.json')], /cannot read config file/, 1],
+    [['frobnicate'], /^tributary: Unknown argument: frobnicate \(see tributary --help\)\n$/, 1],
   ];
   writeFileSync(join(dir, 'bad.json'), JSON.stringify({ mllp: { port: 'x', extra: 1 }, nope: true }));
-  cases.push([['start', '--config', join(dir, 'bad.json'), '--data', join(dir, 'd')], /invalid configuration:\n {2}nope: unknown key\n {2}mllp\.extra: unknown key\n {2}mllp\.port: Expected integer/]);
-  for (const [args, re] of cases) {
+  cases.push([['start', '--config', join(dir, 'bad.json'), '--data', join(dir, 'd')], /invalid configuration:\n {2}nope: unknown key\n {2}mllp\.extra: unknown key\n {2}mllp\.port: Expected integer/, 4]);
+  for (const [args, re, lines] of cases) {
+    const what = args.join(' ');
     const r = await runCli(args, { cwd: dir });
-    t.not(r.code, 0, args.join(' '));
-    t.regex(r.stderr, re, args.join(' '));
-    t.notRegex(r.stderr, /\n\s+at .+:\d+:\d+/, `no stack trace for ${args.join(' ')}`);
+    t.is(r.code, 2, what);
+    t.regex(r.stderr, re, what);
+    t.true(r.stderr.endsWith('\n'), `${what}: stderr ends with a newline`);
+    t.is(stderrLines(r.stderr).length, lines, `${what}: exactly ${lines} stderr line(s), got ${JSON.stringify(r.stderr)}`);
+    t.notRegex(r.stderr, /internal error/, what);
+    t.notRegex(r.stderr, /\n\s+at .+:\d+:\d+/, `no stack trace for ${what}`);
   }
+  t.false(existsSync(join(dir, 'admin')), 'a refused admin command never ran (it would create the data directory)');
+  t.false(existsSync(join(dir, 'd')), 'a refused replay never ran');
+});
+
+test('numeric options are validated once, in the parser: one line, exit 2, the command never runs', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'm.hl7');
+  writeFileSync(file, adtA01('NUM-1'));
+  const data = join(dir, 'data');
+  const cases: Array<[string[], RegExp]> = [
+    [['send', file, '--port', 'abc'], /--port must be a port number from 1 to 65535/],
+    [['send', file, '--port', '0'], /--port must be a port number from 1 to 65535, got 0/],
+    [['send', file, '--port', '65536'], /--port must be a port number from 1 to 65535, got 65536/],
+    [['send', file, '--port', '25.5'], /--port must be .*, got 25\.5/],
+    [['send', file, '--port'], /Not enough arguments following: port/],
+    [['send', file, '--port', '1', '--port', '2'], /--port given more than once/],
+    [['send', file, '--timeout-ms', '0'], /--timeout-ms must be a whole number of milliseconds/],
+    [['send', file, '--timeout-ms', 'soon'], /--timeout-ms must be/],
+    [['start', '--data', data, '--mllp-port', '-1'], /--mllp-port must be a port number from 0 to 65535/],
+    [['start', '--data', data, '--http-port', 'x'], /--http-port must be a port number from 0 to 65535/],
+    [['replay', dir, '--data', data, '--rate', '-1'], /--rate must be a number of messages per second, 0 or more/],
+    [['replay', dir, '--data', data, '--rate', 'fast'], /--rate must be/],
+    [['replay', dir, '--data', data, '--window', '0'], /--window must be a whole number, 1 or more, got 0/],
+    [['replay', dir, '--data', data, '--window', '2.5'], /--window must be a whole number/],
+    [['replay', dir, '--data', data, '--timeout-ms', '-5'], /--timeout-ms must be/],
+    [['messages', 'list', '--data', data, '--limit', '-1'], /--limit must be a whole number, 0 or more, got -1/],
+    [['messages', 'list', '--data', data, '--limit', '1.5'], /--limit must be a whole number/],
+    [['messages', 'list', '--data', data, '--limit', 'ten'], /--limit must be a whole number/],
+    [['messages', 'show', 'abc', '--data', data], /id must be a positive whole number/],
+    [['messages', 'show', '0', '--data', data], /id must be a positive whole number, got 0/],
+    [['messages', 'show', '2.5', '--data', data], /id must be a positive whole number/],
+    [['admin', 'partner-grant', 'show', '--id', 'x', '--data', data], /id must be a positive whole number/],
+  ];
+  for (const [args, re] of cases) {
+    const what = args.join(' ');
+    const r = await runCli(args, { cwd: dir });
+    t.is(r.code, 2, what);
+    t.regex(r.stderr, re, what);
+    t.regex(r.stderr, /^tributary: [^\n]+ \(see tributary --help\)\n$/, `${what}: one line, got ${JSON.stringify(r.stderr)}`);
+    t.notRegex(r.stderr, /internal error|NaN/, what);
+    t.is(r.stdout, '', `${what}: the command did not run`);
+  }
+  t.false(existsSync(data), 'no command ran (start, replay and admin would create the data directory)');
 });
 
 test('a port in use is one clear line', async (t) => {
@@ -148,7 +205,7 @@ test('a port in use is one clear line', async (t) => {
   t.regex(r.stderr, new RegExp(`MLLP port ${port} on 127.0.0.1 is already in use`));
 });
 
-test('send to a port where nothing listens fails clearly', async (t) => {
+test('transport failures exit 3: nothing listening (send, replay), no ACK in time', async (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'm.hl7'), adtA01('X'));
   const probe = net.createServer();
@@ -156,8 +213,46 @@ test('send to a port where nothing listens fails clearly', async (t) => {
   const port = (probe.address() as net.AddressInfo).port;
   await new Promise<void>((r) => probe.close(() => r()));
   const r = await runCli(['send', join(dir, 'm.hl7'), '--port', String(port)]);
-  t.is(r.code, 2);
-  t.regex(r.stderr, /cannot connect to 127\.0\.0\.1:\d+: ECONNREFUSED/);
+  t.is(r.code, 3, r.stderr);
+  t.is(r.stderr, `tributary: cannot connect to 127.0.0.1:${port}: ECONNREFUSED\n`);
+
+  const replay = await runCli(['replay', dir, '--to', `127.0.0.1:${port}`], { cwd: dir });
+  t.is(replay.code, 3, replay.stderr);
+  t.regex(replay.stderr, /^tributary: cannot connect to 127\.0\.0\.1:\d+: ECONNREFUSED\n$/);
+
+  // A server that accepts and never answers: NET_ACK_TIMEOUT.
+  const silent = net.createServer((s) => s.on('error', () => undefined));
+  await new Promise<void>((r) => silent.listen({ host: '127.0.0.1', port: 0 }, () => r()));
+  t.teardown(() => silent.close());
+  const silentPort = (silent.address() as net.AddressInfo).port;
+  const slow = await runCli(['send', join(dir, 'm.hl7'), '--port', String(silentPort), '--timeout-ms', '300']);
+  t.is(slow.code, 3, slow.stderr);
+  t.regex(slow.stdout, /\tNO-ACK\tno ACK from 127\.0\.0\.1:\d+ within 300 ms/);
+});
+
+test('send unwraps a file that still carries MLLP framing (a capture): every frame is a message', async (t) => {
+  const { engine } = await engineFor(t);
+  const dir = tempDir(t);
+  const capture = join(dir, 'capture.hl7');
+  // VT message FS CR per frame, as captured on the wire; a newline between frames as some tools write.
+  writeFileSync(capture, `\x0b${adtA01('CAP-1')}\x1c\r\n\x0b${adtA01('CAP-2')}\x1c\r\x0b${adtA01('CAP-3')}\x1c\r`);
+  const r = await runCli(['send', capture, '--port', String(engine.mllpPort)]);
+  t.is(r.code, 0, r.stdout + r.stderr);
+  t.deepEqual(r.stdout.trim().split('\n').map((l) => l.split('\t').slice(0, 2).join(' ')), ['CAP-1 AA', 'CAP-2 AA', 'CAP-3 AA']);
+  const dry = await runCli(['replay', capture, '--dry-run'], { cwd: dir });
+  t.regex(dry.stdout, /dry run: 1 files, 3 messages, 0 would be rejected/);
+});
+
+test('replay of a file with 200,000 messages: no stack overflow, files streamed', async (t) => {
+  const dir = tempDir(t);
+  const lines: string[] = [];
+  for (let i = 0; i < 200_000; i++) lines.push(`MSH|^~\\&|PAS|RXX|TRIBUTARY|TRIBUTARY|20250314081530||ADT^A01|BIG-${i}|P|2.5.1\rPID|1||H${i}\r`);
+  writeFileSync(join(dir, 'big.hl7'), lines.join(''));
+  writeFileSync(join(dir, 'small.hl7'), adtA01('SMALL-1'));
+  const dry = await runCli(['replay', dir, '--dry-run'], { cwd: dir, timeoutMs: 120_000 });
+  t.is(dry.code, 0, dry.stderr);
+  t.notRegex(dry.stderr, /Maximum call stack/);
+  t.regex(dry.stdout, /^dry run: 2 files, 200001 messages, 0 would be rejected by the parser; nothing sent\n$/);
 });
 
 test('replay on a terminal shows a progress bar and honours --rate', async (t) => {
