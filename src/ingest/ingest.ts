@@ -213,8 +213,7 @@ export class Ingestor {
     } else if (!request.controlId) {
       problem = new Hl7Error('HL7_REQUIRED_FIELD', Hl7ErrorCode.RequiredFieldMissing, { field: 'MSH-10' }, { segment: 'MSH', field: 10 });
     }
-    const entry = this.entry(raw, meta, receivedAt, request, charset, problem ? 'rejected' : 'accepted', problem ?? undefined);
-    entry.messageType = msg.messageType || null;
+    const entry = this.entry(raw, meta, receivedAt, request, charset, problem ? 'rejected' : 'accepted', problem ?? undefined, msg.messageType);
     entry.envelope = envelope;
     entry.ack = buildAck(request, this.ackOptions(problem ? 'AR' : 'AA', problem ?? undefined));
     return { entry, request, error: problem };
@@ -248,6 +247,8 @@ export class Ingestor {
     charset: string | null,
     status: MessageStatus,
     error?: Hl7Error,
+    /** MSH-9.1^MSH-9.2 when the caller already has it (a parsed message); derived from `request` otherwise. */
+    messageType?: string,
   ): JournalEntry {
     return {
       receivedAt,
@@ -260,7 +261,12 @@ export class Ingestor {
       // Until authenticated senders exist (issue 6), the sender is MSH-3 + MSH-4 as sent.
       sender: request ? `${request.sendingApplication}|${request.sendingFacility}` : null,
       controlId: request?.controlId || null,
-      messageType: request?.messageType ? request.messageType.split(request.delimiters.component).slice(0, 2).join('^') : null,
+      messageType:
+        messageType !== undefined
+          ? messageType || null
+          : request?.messageType
+            ? request.messageType.split(request.delimiters.component).slice(0, 2).join('^')
+            : null,
       status,
       reasonCode: error ? error.code : null,
       reason: error ? error.message : null,
