@@ -78,6 +78,10 @@ export const ERROR_CATALOG = define({
   ADMIN_DUPLICATE: { message: '{what} "{id}" already exists', user: true },
   ADMIN_IN_USE: { message: '{what} "{id}" is still used by {uses}; remove those first', user: true },
   ADMIN_CONFIG_INVALID: { message: 'invalid declared sender configuration:\n{issues}', user: true },
+  // --- record: patients, identifiers, ADT demographics and lists, merges, review queue (answered AR) ---
+  // --- record: encounters and appointments (ADT A01..A38, SIU) ---
+  // --- record: reports, results, documents (ORU, MDM) ---
+  // --- channels: configuration, scripts, routing, destinations ---
   // --- anything unexpected: answered AE, logged with a stack (no PHI) ---
   INTERNAL: { message: 'unexpected error: {reason}', user: false },
 });

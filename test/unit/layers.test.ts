@@ -17,12 +17,15 @@ const ALLOWED: Record<string, string[]> = {
   mllp: [],
   config: [],
   journal: [],
+  record: ['hl7'],
   authentication: ['hl7'],
-  authorisation: ['hl7', 'authentication'],
-  ingest: ['hl7', 'journal', 'authentication', 'authorisation'],
-  interfaces: ['hl7', 'mllp', 'journal', 'ingest', 'authentication', 'authorisation'],
-  engine: ['config', 'hl7', 'mllp', 'journal', 'ingest', 'interfaces', 'authentication', 'authorisation'],
-  cli: ['config', 'hl7', 'mllp', 'journal', 'ingest', 'interfaces', 'engine', 'authentication', 'authorisation'],
+  authorisation: ['hl7', 'authentication', 'record'],
+  channels: ['hl7', 'record'],
+  fhir: ['hl7', 'record', 'authorisation'],
+  ingest: ['hl7', 'journal', 'authentication', 'authorisation', 'record', 'channels'],
+  interfaces: ['hl7', 'mllp', 'journal', 'ingest', 'authentication', 'authorisation', 'record', 'fhir'],
+  engine: ['config', 'hl7', 'mllp', 'journal', 'ingest', 'interfaces', 'authentication', 'authorisation', 'record', 'channels', 'fhir'],
+  cli: ['config', 'hl7', 'mllp', 'journal', 'ingest', 'interfaces', 'engine', 'authentication', 'authorisation', 'record', 'channels', 'fhir'],
 };
 
 function files(dir: string): string[] {
