@@ -157,9 +157,32 @@ export interface OrganisationSettings {
 /** Which coded field a label mapping reads (domain §1 "Coded fields, privacy labels"). */
 export type LabelSource = 'PV1-10' | 'OBR-4' | 'AL1-3';
 
+/** A stored attachment (an MDM document's encapsulated content). */
+export interface AttachmentInfo {
+  id: number;
+  /** Hex SHA-256 of the bytes: the same content is stored once. */
+  sha256: string;
+  size: number;
+  mediaType: string;
+}
+
+/**
+ * Attachment bytes, stored once (by content hash) and read back as a stream, so a large document
+ * is never held in memory twice.
+ */
+export interface AttachmentStore {
+  /** Store bytes (or reuse the row holding the same bytes). */
+  put(bytes: Uint8Array, mediaType: string): AttachmentInfo;
+  /** Metadata, or undefined. */
+  info(id: number): AttachmentInfo | undefined;
+  /** The bytes, chunk by chunk. */
+  read(id: number): AsyncIterable<Uint8Array>;
+}
+
 /** What a message handler gets besides the message. */
 export interface HandlerContext {
   store: ItemStore;
+  attachments: AttachmentStore;
   /** The resolved patient (after merges: the survivor). */
   patientId: string;
   provenance: Provenance;
