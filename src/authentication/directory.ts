@@ -118,6 +118,8 @@ interface AddressState {
 }
 
 const MAX_TRACKED = 10_000;
+/** HL7 table 0301 (universal id type): a third MSH-4 component of one of these makes MSH-4 an HD. */
+const HD_ID_TYPES = new Set(['DNS', 'GUID', 'HCD', 'HL7', 'ISO', 'L', 'M', 'N', 'RANDOM', 'URI', 'UUID', 'X400', 'X500', 'CLIA', 'CLIP']);
 
 /** Runtime sender checks over the sender tables of one database. */
 export class SenderDirectory {
@@ -360,6 +362,41 @@ export class SenderDirectory {
   }
 
   /**
+   * The cheap half of {@link verifyCredential}: a cached success answers at the cost of one HMAC
+   * (the sender, or null when it no longer allows `address`); `undefined` means "not cached: verify
+   * for real" (with {@link verifyCredentialAsync}). Lets the ingestor stay synchronous, and keep
+   * its per-connection order, for every message but a stream's first.
+   */
+  cachedCredential(username: string, secret: string, address: string): SenderRecord | null | undefined {
+    const snap = this.snapshot();
+    const cached = this.fromCache(snap, this.cacheId(username, secret), username);
+    return cached ? this.accept(cached, address) : undefined;
+  }
+
+  /**
+   * The sender identified by source address alone: an enabled sender that allows `address` and has
+   * neither a credential in force nor a TLS identity (the first-run demo sender is one). When
+   * several do, the narrowest allowlist entry wins, then the lowest id. Undefined when none.
+   */
+  addressOnlySender(address: string): SenderRecord | undefined {
+    const a = parseAddress(address);
+    if (!a) return undefined;
+    const snap = this.snapshot();
+    let best: { s: LiveSender; bits: number } | undefined;
+    const withCredentials = new Set<string>();
+    for (const c of snap.credentials.values()) withCredentials.add(c.senderId);
+    for (const s of snap.senders) {
+      if (s.tlsKeys.size > 0 || withCredentials.has(s.record.id)) continue;
+      for (const c of s.cidrs) {
+        if (!allowlistContains([c], a)) continue;
+        const bits = c.prefix;
+        if (!best || bits > best.bits || (bits === best.bits && s.record.id < best.s.record.id)) best = { s, bits };
+      }
+    }
+    return best?.s.record;
+  }
+
+  /**
    * {@link verifyCredential} with scrypt on the libuv thread pool, so a brute-force run does not
    * stall the event loop for good senders. Attempts in flight from one address count toward its
    * lockout, so a burst of concurrent guesses cannot exceed `maxFailures` either.
@@ -467,6 +504,14 @@ export class SenderDirectory {
       if (isPartner) return refuse('AUTH_ACTING_INVALID', { reason: 'a partner must name the alias of a customer that granted it' });
       return { ok: true, organisationId: sender.organisationId, chain: name(sender.organisationId) };
     }
+    // A customer without aliases sends for itself whatever MSH-4 holds (MSH-4 is optional, and
+    // many feeds send a full HD there: namespace^OID^ISO).
+    if (!isPartner && !snap.orgsWithAliases.has(sender.organisationId)) {
+      return { ok: true, organisationId: sender.organisationId, chain: name(sender.organisationId) };
+    }
+    // A full HD (namespace^universal id^universal id type, HL7 table 0301) names one facility: its
+    // namespace is the alias.
+    if (parts.length === 3 && HD_ID_TYPES.has(parts[2]!.toUpperCase())) parts.splice(1);
     if (parts.length > 2) {
       return refuse('AUTH_ACTING_INVALID', { reason: `${parts.length} components; expected ALIAS or CONNECTING_ALIAS^DATA_CONTROLLER_ALIAS` });
     }

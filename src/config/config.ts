@@ -80,6 +80,11 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    access: Type.Optional(
+      Type.Unknown({
+        description: 'declared organisations, teams, aliases, senders, credentials and grants (docs/senders.md), applied at start',
+      }),
+    ),
     log: Type.Object(
       {
         level: Type.Union(

@@ -13,6 +13,7 @@ import { startHttpServer, type HttpServerHandle } from '../interfaces/http-serve
 import { MllpListener, type MllpTlsOptions } from '../interfaces/mllp-listener.js';
 import { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
+import { setupSenders, type SenderWiring } from './senders.js';
 
 /** File name of the database inside the data directory. */
 export const DATABASE_FILE = 'tributary.db';
@@ -60,9 +61,17 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     maxBatchMessages: config.journal.maxBatchMessages,
     logger,
   });
+  let senders: SenderWiring;
+  try {
+    senders = setupSenders({ journal, logger, declared: config.access });
+  } catch (e) {
+    journal.close();
+    throw e;
+  }
   const ingestor = new Ingestor({
     journal,
     logger,
+    gate: senders.gate,
     sendingApplication: config.ack.sendingApplication,
     sendingFacility: config.ack.sendingFacility,
   });
@@ -82,6 +91,7 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
       maxConnectionsPerIp: config.mllp.maxConnectionsPerIp,
       maxInFlightPerConnection: config.mllp.maxInFlightPerConnection,
       tls: tlsOptions,
+      senders: senders.connections,
     });
     const listener = mllp;
     const started = Date.now();
@@ -92,6 +102,9 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
       logger,
       maxBodyBytes: config.http.maxBodyBytes,
       trustProxy: config.http.trustProxy,
+      allowAddress: senders.httpAllowAddress,
+      authenticate: senders.httpAuthenticate,
+      anonymous: senders.httpAnonymous,
       health: () => ({
         uptimeSeconds: Math.round((Date.now() - started) / 1000),
         mllp: { ...listener.stats },

@@ -25,6 +25,8 @@ import {
 import { errorMessage, isTributaryError } from '../errors.js';
 import type { CommitResult, Journal, JournalEntry, MessageStatus } from '../journal/journal.js';
 import type { Logger } from '../log.js';
+import { maskMsh8 } from '../authentication/index.js';
+import type { GateVerdict, SenderGate } from './gate.js';
 
 /** Where a frame came from. */
 export interface FrameMeta {
@@ -32,6 +34,11 @@ export interface FrameMeta {
   connectionId: string | null;
   remoteAddress: string | null;
   remotePort: number | null;
+  /**
+   * The sender the interface already authenticated (HTTP Basic, a TLS client certificate, a local
+   * replay naming one); absent: the gate identifies it from MSH-8 or the source address.
+   */
+  senderId?: string | null;
 }
 
 /** What the sender is told, and what was stored. */
@@ -56,6 +63,12 @@ export interface IngestorOptions {
   /** MSH-3 / MSH-4 of our ACKs. */
   sendingApplication?: string;
   sendingFacility?: string;
+  /**
+   * Who may send (authentication and acting organisation, per message). Absent: every message is
+   * taken, and the duplicate key's sender is MSH-3 + MSH-4 as sent (tools that journal files
+   * without an engine).
+   */
+  gate?: SenderGate;
   /** Clock, for tests. */
   now?: () => number;
 }
@@ -75,6 +88,9 @@ export class Ingestor {
   private readonly sendingApplication: string;
   private readonly sendingFacility: string;
   private readonly now: () => number;
+  private readonly gate: SenderGate | undefined;
+  /** Per connection: the frame still waiting for a credential check; later frames queue behind it. */
+  private readonly waiting = new Map<string, Promise<void>>();
   private readonly ackIdPrefix: string;
   private ackSeq = 0;
   private tsCacheMs = -1;
@@ -86,6 +102,7 @@ export class Ingestor {
     this.sendingApplication = options.sendingApplication ?? 'TRIBUTARY';
     this.sendingFacility = options.sendingFacility ?? 'TRIBUTARY';
     this.now = options.now ?? Date.now;
+    this.gate = options.gate;
     // ACK control ids must be unique across restarts: start time in base 36 plus a counter.
     this.ackIdPrefix = `T${Date.now().toString(36).toUpperCase()}`;
   }
@@ -116,7 +133,7 @@ export class Ingestor {
     if (this.logger.bodies) {
       this.logger.body('frame received', payload.toString('utf8'), { connectionId: meta.connectionId, bytes: payload.length });
     }
-    let prepared: Prepared[];
+    let prepared: Array<Prepared | Promise<Prepared>>;
     try {
       prepared = this.prepare(payload, meta, receivedAt);
     } catch (e) {
@@ -130,7 +147,27 @@ export class Ingestor {
         return;
       }
     }
-    this.commit(prepared, done);
+    const key = meta.connectionId ?? '';
+    const before = this.waiting.get(key);
+    if (!before && !prepared.some((p) => p instanceof Promise)) {
+      this.commit(prepared as Prepared[], done);
+      return;
+    }
+    // A credential is being verified (scrypt, off the event loop): this frame, and every later
+    // frame of the same connection, waits for it, so a connection's messages stay in order.
+    const turn: Promise<void> = (before ?? Promise.resolve())
+      .then(() => Promise.all(prepared))
+      .then(
+        (list) => this.commit(list, done),
+        (e: unknown) => {
+          this.logger.error('ingest failed unexpectedly', { code: 'INTERNAL', reason: errorMessage(e) });
+          done(this.lastResortResult());
+        },
+      )
+      .finally(() => {
+        if (this.waiting.get(key) === turn) this.waiting.delete(key);
+      });
+    this.waiting.set(key, turn);
   }
 
   /**
@@ -156,7 +193,7 @@ export class Ingestor {
     this.commit([{ entry, request, error }], done);
   }
 
-  private prepare(payload: Buffer, meta: FrameMeta, receivedAt: number): Prepared[] {
+  private prepare(payload: Buffer, meta: FrameMeta, receivedAt: number): Array<Prepared | Promise<Prepared>> {
     let text: string;
     let charset: string;
     try {
@@ -197,7 +234,7 @@ export class Ingestor {
     meta: FrameMeta,
     receivedAt: number,
     envelope: string | null,
-  ): Prepared {
+  ): Prepared | Promise<Prepared> {
     let msg: Hl7Message;
     try {
       msg = Hl7Message.parse(text);
@@ -213,8 +250,40 @@ export class Ingestor {
     } else if (!request.controlId) {
       problem = new Hl7Error('HL7_REQUIRED_FIELD', Hl7ErrorCode.RequiredFieldMissing, { field: 'MSH-10' }, { segment: 'MSH', field: 10 });
     }
+    // The journal keeps the bytes as received except a credential in MSH-8.
+    if (msg.msh(8) !== '') raw = maskMsh8(raw);
+    if (problem || !this.gate) return this.admit(raw, msg, charset, meta, receivedAt, envelope, request, problem, null);
+    const verdict = this.gate.check(msg, meta);
+    return verdict instanceof Promise
+      ? verdict.then((v) => this.admit(raw, msg, charset, meta, receivedAt, envelope, request, null, v))
+      : this.admit(raw, msg, charset, meta, receivedAt, envelope, request, null, verdict);
+  }
+
+  /** The entry of a parsed message, with the gate's verdict (null: no gate, or already refused). */
+  private admit(
+    raw: Buffer,
+    msg: Hl7Message,
+    charset: string,
+    meta: FrameMeta,
+    receivedAt: number,
+    envelope: string | null,
+    request: AckRequest,
+    problem: Hl7Error | null,
+    verdict: GateVerdict | null,
+  ): Prepared {
+    if (verdict && !verdict.ok) problem = verdict.error;
     const entry = this.entry(raw, meta, receivedAt, request, charset, problem ? 'rejected' : 'accepted', problem ?? undefined, msg.messageType);
     entry.envelope = envelope;
+    if (verdict) {
+      if (verdict.ok) {
+        entry.sender = verdict.sender.id;
+        entry.organisationId = verdict.acting.organisationId;
+        entry.acting = verdict.acting.chain;
+      } else {
+        entry.sender = null;
+        entry.apply = verdict.audit;
+      }
+    }
     entry.ack = buildAck(request, this.ackOptions(problem ? 'AR' : 'AA', problem ?? undefined));
     return { entry, request, error: problem };
   }

@@ -54,7 +54,15 @@ export interface Hl7HttpOptions {
   maxBodyBytes: number;
   authenticate?: HttpAuthenticate;
   allowAddress?: HttpAllowAddress;
+  /**
+   * A request without credentials: the sender known by its address alone (one configured with no
+   * credential, like the first-run loopback sender), or null for 401.
+   */
+  anonymous?: HttpAnonymous;
 }
+
+/** Identify a request that carries no credentials by its address; null → 401. */
+export type HttpAnonymous = (remoteAddress: string) => HttpAuthResult | null;
 
 /** Content types `POST /hl7` takes. */
 export const ER7_CONTENT_TYPES = ['x-application/hl7-v2+er7', 'application/hl7-v2', 'text/plain'] as const;
@@ -173,6 +181,7 @@ export async function hl7HttpPlugin(app: FastifyInstance, opts: Hl7HttpOptions):
         throw e;
       }
     }
+    else if (opts.anonymous && req.headers.authorization === undefined) result = opts.anonymous(req.ip);
     if (!result) return refuse(req, reply, 401, 'HTTP_UNAUTHORIZED');
     req.senderId = result.senderId;
   });

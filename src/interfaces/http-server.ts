@@ -13,9 +13,9 @@ import type net from 'node:net';
 import { TributaryError, errorMessage } from '../errors.js';
 import type { Ingestor } from '../ingest/ingest.js';
 import { silentLogger, type Logger } from '../log.js';
-import { hl7HttpPlugin, type HttpAllowAddress, type HttpAuthenticate } from './hl7-http.js';
+import { hl7HttpPlugin, type Hl7HttpOptions, type HttpAllowAddress, type HttpAnonymous, type HttpAuthenticate } from './hl7-http.js';
 
-export type { HttpAllowAddress, HttpAuthenticate, HttpAuthRequest, HttpAuthResult } from './hl7-http.js';
+export type { HttpAllowAddress, HttpAnonymous, HttpAuthenticate, HttpAuthRequest, HttpAuthResult } from './hl7-http.js';
 
 /** Default of `http.maxBodyBytes`. */
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -44,6 +44,8 @@ export interface HttpServerOptions {
   authenticate?: HttpAuthenticate;
   /** Check the source address of HL7 requests; false → 403 before the body is read. */
   allowAddress?: HttpAllowAddress;
+  /** Identify a request without credentials by its address (see {@link Hl7HttpOptions.anonymous}). */
+  anonymous?: HttpAnonymous;
 }
 
 /** A running HTTP server. */
@@ -86,6 +88,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     maxBodyBytes,
     authenticate: opts.authenticate,
     allowAddress: opts.allowAddress,
+    anonymous: opts.anonymous,
   });
   app.setNotFoundHandler(async (req, reply) => {
     const path = req.url.split('?')[0];

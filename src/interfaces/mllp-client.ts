@@ -20,6 +20,8 @@ export interface MllpClientOptions {
   tls?: tls.ConnectionOptions;
   /** Largest ACK frame accepted. */
   maxFrameBytes?: number;
+  /** Local address to connect from (a multi-homed host; tests use 127.0.0.2). */
+  localAddress?: string;
 }
 
 interface Waiter {
@@ -62,8 +64,8 @@ export class MllpClient {
   static connect(opts: MllpClientOptions): Promise<MllpClient> {
     return new Promise((resolve, reject) => {
       const socket = opts.tls
-        ? tls.connect({ host: opts.host, port: opts.port, ...opts.tls })
-        : net.connect({ host: opts.host, port: opts.port });
+        ? tls.connect({ host: opts.host, port: opts.port, localAddress: opts.localAddress, ...opts.tls })
+        : net.connect({ host: opts.host, port: opts.port, localAddress: opts.localAddress });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new TributaryError('NET_CONNECT_FAILED', { host: opts.host, port: opts.port, reason: 'timed out' }));

@@ -19,6 +19,7 @@ import { TributaryError } from '../errors.js';
 import type { FrameMeta, IngestResult, Ingestor } from '../ingest/ingest.js';
 import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
+import type { TlsIdentity } from '../authentication/index.js';
 
 /** TLS material, already loaded. */
 export interface MllpTlsOptions {
@@ -46,6 +47,18 @@ export interface MllpListenerOptions {
   maxConnectionsPerIp: number;
   maxInFlightPerConnection: number;
   tls?: MllpTlsOptions;
+  /** Who may connect, and who a TLS client certificate identifies. Absent: anyone may connect. */
+  senders?: ConnectionSenders;
+}
+
+/** The connection-level sender checks the engine plugs in (the listener knows no sender model). */
+export interface ConnectionSenders {
+  /** False: no sender allows this address; the connection is closed at accept, before reading. */
+  allowAddress(remoteAddress: string): boolean;
+  /** The sender a TLS client certificate identifies (and whose allowlist has the address), or null. */
+  identify(remoteAddress: string, identity: TlsIdentity): string | null;
+  /** Called for each refused address (the engine writes the audit row). */
+  refused(remoteAddress: string, iface: string): void;
 }
 
 /** Counters of a listener. */
@@ -95,6 +108,7 @@ class Connection {
       connectionId: this.id,
       remoteAddress: socket.remoteAddress ?? null,
       remotePort: socket.remotePort ?? null,
+      senderId: socket instanceof tls.TLSSocket && opts.senders ? identifyPeer(socket, opts.senders) : null,
     };
     this.decoder = new MllpDecoder({ maxFrameBytes: opts.maxFrameBytes, oversizePrefixBytes: opts.oversizePrefixBytes });
     socket.setNoDelay(true);
@@ -229,6 +243,19 @@ class Connection {
   }
 }
 
+/** The sender a TLS peer's certificate identifies, or null (no certificate, or nobody's). */
+function identifyPeer(socket: tls.TLSSocket, senders: ConnectionSenders): string | null {
+  const cert = socket.getPeerCertificate();
+  if (!cert || Object.keys(cert).length === 0) return null;
+  const cn = cert.subject?.CN;
+  return senders.identify(socket.remoteAddress ?? '', {
+    subjectCN: Array.isArray(cn) ? cn[0] : cn,
+    san: cert.subjectaltname ? [cert.subjectaltname] : [],
+    fingerprint256: cert.fingerprint256,
+    authorized: socket.authorized,
+  });
+}
+
 /** A running MLLP listener. */
 export class MllpListener {
   /** Counters. */
@@ -238,6 +265,8 @@ export class MllpListener {
   private readonly perIp = new Map<string, number>();
   /** Every socket, from TCP accept on: TLS sockets still in their handshake are not Connections yet. */
   private readonly sockets = new Set<net.Socket>();
+  /** Raw sockets refused by address (their TLS wrapper's error is not a handshake failure). */
+  private readonly refusedSockets = new WeakSet<net.Socket>();
   private closing = false;
 
   private constructor(private readonly opts: MllpListenerOptions) {
@@ -258,6 +287,7 @@ export class MllpListener {
         onSocket,
       );
       this.server.on('tlsClientError', (e: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+        if (this.refusedSockets.has((socket as unknown as { _parent?: net.Socket })._parent ?? socket)) return;
         this.stats.connectionsRefused++;
         const err = new TributaryError('NET_TLS_HANDSHAKE', { reason: e.code ?? e.message });
         opts.journal.recordEvent({ at: Date.now(), kind: 'tls-refused', remoteAddress: socket.remoteAddress ?? null, connectionId: null, code: err.code, detail: err.message });
@@ -275,6 +305,19 @@ export class MllpListener {
   static listen(opts: MllpListenerOptions): Promise<MllpListener> {
     const l = new MllpListener(opts);
     l.server.on('connection', (socket: net.Socket) => {
+      // Raw TCP accept (before any TLS handshake): an address no sender allows is closed here,
+      // before a byte is read.
+      const ip = socket.remoteAddress ?? '';
+      if (opts.senders && !opts.senders.allowAddress(ip)) {
+        l.refusedSockets.add(socket);
+        l.stats.connectionsRefused++;
+        const err = new TributaryError('AUTH_ADDRESS_REFUSED', { address: ip });
+        opts.journal.recordEvent({ at: Date.now(), kind: 'address-refused', remoteAddress: ip, connectionId: null, code: err.code, detail: err.message });
+        opts.logger.warn('mllp connection refused', { code: err.code, remoteAddress: ip });
+        opts.senders.refused(ip, opts.tls ? 'mllps' : 'mllp');
+        socket.destroy();
+        return;
+      }
       l.sockets.add(socket);
       socket.once('close', () => l.sockets.delete(socket));
     });

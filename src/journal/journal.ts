@@ -18,7 +18,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { TributaryError, errorMessage } from '../errors.js';
-import { migrate } from './schema.js';
+import { MIGRATIONS, migrate } from './schema.js';
 import { silentLogger, type Logger } from '../log.js';
 
 /** The outcome of a journaled frame. */
@@ -53,6 +53,28 @@ export interface JournalEntry {
   ack: string | null;
   /** FHS/BHS/BTS/FTS segments when the frame or file was a batch. */
   envelope?: string | null;
+  /** The acting organisation (authenticated senders). */
+  organisationId?: string | null;
+  /** Readable "on behalf of" chain, e.g. "Acme on behalf of St Elsewhere". */
+  acting?: string | null;
+  /**
+   * The message's effect beyond its journal row (the record, audit rows), run inside the same
+   * group transaction right after the row is inserted, so "committed" covers both. Not run for a
+   * duplicate. For an accepted entry it runs inside a savepoint: returning an {@link EntryOverride}
+   * undoes everything it wrote and stores the override instead (e.g. the record refused it: AR).
+   * It must not throw (a throw fails the whole group, which answers AE for every message in it).
+   */
+  apply?: (db: Database.Database, id: number) => EntryOverride | void;
+}
+
+/** A different outcome for an entry, decided by its {@link JournalEntry.apply}. */
+export interface EntryOverride {
+  status: Exclude<MessageStatus, 'accepted' | 'duplicate'>;
+  reasonCode: string;
+  reason: string;
+  errorLocation: string | null;
+  ackCode: string;
+  ack: string;
 }
 
 /** What the journal decided and stored. */
@@ -69,7 +91,7 @@ export interface CommitResult {
 export type CommitCallback = (error: Error | null, result: CommitResult | null) => void;
 
 /** A stored row as read back. */
-export interface JournalRow extends Omit<JournalEntry, 'raw' | 'rawSize' | 'envelope'> {
+export interface JournalRow extends Omit<JournalEntry, 'raw' | 'rawSize' | 'envelope' | 'apply'> {
   id: number;
   /** The bytes exactly as received (reassembled when stored in parts). */
   raw: Buffer;
@@ -123,7 +145,7 @@ interface Pending {
 
 const COLUMNS =
   'received_at, interface, connection_id, remote_address, remote_port, raw, raw_size, charset, sender, control_id, ' +
-  'message_type, status, reason_code, reason, error_location, ack_code, ack, duplicate_of, envelope, raw_parts';
+  'message_type, status, reason_code, reason, error_location, ack_code, ack, duplicate_of, envelope, raw_parts, organisation_id, acting';
 
 /**
  * Raw frames larger than this are stored in parts of this size (message_raw_part): binding one
@@ -142,6 +164,7 @@ export class Journal {
   private readonly maxBatch: number;
   private queue: Pending[] = [];
   private events: TransportEvent[] = [];
+  private writes: Array<(db: Database.Database) => void> = [];
   private scheduled = false;
   private closed = false;
   private readonly insertStmt: Database.Statement | undefined;
@@ -150,6 +173,7 @@ export class Journal {
   private readonly insertIfNewStmt: Database.Statement | undefined;
   private readonly expireKeyStmt: Database.Statement | undefined;
   private readonly insertPartStmt: Database.Statement | undefined;
+  private readonly overrideStmt: Database.Statement | undefined;
   private readonly flushBound = (): void => this.flush();
   private readonly logger: Logger;
   /** Counters since open. */
@@ -176,6 +200,9 @@ export class Journal {
       // index helper column changes; the stored message stays as it was).
       this.expireKeyStmt = db.prepare('UPDATE message SET dedup_key = NULL WHERE id = ?');
       this.insertPartStmt = db.prepare('INSERT INTO message_raw_part (message_id, seq, bytes) VALUES (?, ?, ?)');
+      this.overrideStmt = db.prepare(
+        'UPDATE message SET status = ?, reason_code = ?, reason = ?, error_location = ?, ack_code = ?, ack = ?, dedup_key = NULL WHERE id = ?',
+      );
     }
   }
 
@@ -199,6 +226,8 @@ export class Journal {
         // insert cost, and a 5 MB message's peak RSS growth 4.2x -> 3.3x its size.
         db.pragma('cache_size = -1024');
         migrate(db);
+      } else if ((db.pragma('user_version', { simple: true }) as number) < MIGRATIONS.length) {
+        throw new Error('it was written by an older Tributary; start the engine on it once to upgrade it');
       }
       // Statements are prepared here too, so a file with an unexpected schema is a clear
       // JOURNAL_OPEN_FAILED, not an internal error later.
@@ -261,16 +290,25 @@ export class Journal {
   /** Commit everything queued now (normally called on setImmediate). */
   flush(): void {
     this.scheduled = false;
-    if (this.queue.length === 0 && this.events.length === 0) return;
+    if (this.queue.length === 0 && this.events.length === 0 && this.writes.length === 0) return;
     const batch = this.queue;
     const events = this.events;
+    const writes = this.writes;
     this.queue = [];
     this.events = [];
+    this.writes = [];
     try {
       this.db.transaction(() => {
         for (const p of batch) this.insert(p);
         for (const ev of events) {
           this.insertEventStmt!.run(ev.at, ev.kind, ev.remoteAddress, ev.connectionId, ev.code, ev.detail);
+        }
+        for (const w of writes) {
+          try {
+            w(this.db);
+          } catch (err) {
+            this.logger.error('journal side write failed', { code: 'INTERNAL', reason: errorMessage(err) });
+          }
         }
         if (this.faultInjector) this.faultInjector();
       })();
@@ -313,7 +351,7 @@ export class Journal {
               this.insertIfNewStmt!.run(
                 e.receivedAt, e.interface, e.connectionId, e.remoteAddress, e.remotePort, inlineRaw, e.rawSize ?? size,
                 e.charset, e.sender, e.controlId, e.messageType, e.status, e.reasonCode, e.reason, e.errorLocation, e.ackCode,
-                e.ack, null, e.envelope ?? null, parts, key,
+                e.ack, null, e.envelope ?? null, parts, e.organisationId ?? null, e.acting ?? null, key,
               ).lastInsertRowid,
             );
             break insert;
@@ -334,12 +372,56 @@ export class Journal {
         this.insertStmt!.run(
           e.receivedAt, e.interface, e.connectionId, e.remoteAddress, e.remotePort, inlineRaw, e.rawSize ?? size,
           e.charset, e.sender, e.controlId, e.messageType, e.status, e.reasonCode, e.reason, e.errorLocation, e.ackCode,
-          e.ack, p.duplicateOfId, e.envelope ?? null, parts,
+          e.ack, p.duplicateOfId, e.envelope ?? null, parts, e.organisationId ?? null, e.acting ?? null,
         ).lastInsertRowid,
       );
     }
     for (let i = 0; i < parts; i++) {
       this.insertPartStmt!.run(p.id, i, e.raw.subarray(i * RAW_PART_BYTES, Math.min(size, (i + 1) * RAW_PART_BYTES)));
+    }
+    if (e.apply && e.status !== 'duplicate') this.applyEffects(p, e.apply);
+  }
+
+  /** Run an entry's effects; an accepted entry's run in a savepoint so an override can undo them. */
+  private applyEffects(p: Pending, apply: NonNullable<JournalEntry['apply']>): void {
+    const e = p.entry;
+    if (e.status !== 'accepted') {
+      apply(this.db, p.id);
+      return;
+    }
+    this.db.exec('SAVEPOINT apply');
+    let override: EntryOverride | void;
+    try {
+      override = apply(this.db, p.id);
+    } catch (err) {
+      this.db.exec('ROLLBACK TO apply; RELEASE apply');
+      throw err;
+    }
+    if (!override) {
+      this.db.exec('RELEASE apply');
+      return;
+    }
+    this.db.exec('ROLLBACK TO apply; RELEASE apply');
+    e.status = override.status;
+    e.reasonCode = override.reasonCode;
+    e.reason = override.reason;
+    e.errorLocation = override.errorLocation;
+    e.ackCode = override.ackCode;
+    e.ack = override.ack;
+    // A refused message must not make a corrected resend look like a duplicate: release its key.
+    this.overrideStmt!.run(e.status, e.reasonCode, e.reason, e.errorLocation, e.ackCode, e.ack, p.id);
+  }
+
+  /**
+   * Run `write` inside the next group transaction (audit rows that belong to no message, e.g. a
+   * refused connection). A failing write is logged and does not fail the group.
+   */
+  enqueueWrite(write: (db: Database.Database) => void): void {
+    if (this.closed) return;
+    this.writes.push(write);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushBound);
     }
   }
 
@@ -449,5 +531,7 @@ function toRow(r: Record<string, unknown>, raw: Buffer): JournalRow {
     ack: r.ack as string | null,
     duplicateOf: r.duplicate_of as number | null,
     envelope: r.envelope as string | null,
+    organisationId: (r.organisation_id as string | null) ?? null,
+    acting: (r.acting as string | null) ?? null,
   };
 }

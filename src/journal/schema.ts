@@ -52,6 +52,10 @@ export const MIGRATIONS: readonly string[] = [
      code           TEXT    NOT NULL,
      detail         TEXT    NOT NULL
    );`,
+  // 2: who the message was accepted from (authenticated senders): `sender` becomes the sender id
+  // for authenticated messages; the acting organisation and the readable "on behalf of" chain.
+  `ALTER TABLE message ADD COLUMN organisation_id TEXT;
+   ALTER TABLE message ADD COLUMN acting TEXT;`,
 ];
 
 /** Bring a database to the newest schema version. */

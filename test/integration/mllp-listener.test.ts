@@ -6,6 +6,7 @@ import { MllpClient } from '../../src/interfaces/mllp-client.js';
 import { Journal } from '../../src/journal/journal.js';
 import { MllpPayloadDecoder, encodeFrame } from '../../src/mllp/index.js';
 import { inProcessEngine, tempDir } from '../helpers/engine.js';
+import { addSender } from '../helpers/senders.js';
 import { adtA01, msa } from '../helpers/messages.js';
 import { makePki } from '../helpers/tls.js';
 
@@ -125,9 +126,10 @@ test('a duplicate (same sender + MSH-10) gets the first ACK again and is marked 
   const engine = await inProcessEngine(t);
   const client = await MllpClient.connect({ host: '127.0.0.1', port: engine.mllpPort });
   t.teardown(() => client.close());
+  const lab = addSender(engine, { id: 'lab', organisationId: 'lab-org', credential: true });
   const first = await client.send(adtA01('DUP-1'));
-  const second = await client.send(adtA01('DUP-1'));
-  const other = await client.send(adtA01('DUP-1', { facility: 'OTHER' })); // another sender: not a duplicate
+  const second = await client.send(adtA01('DUP-1', { facility: 'OTHER' })); // same sender (the demo one): MSH-4 does not matter
+  const other = await client.send(adtA01('DUP-1', { security: lab.msh8 })); // another (authenticated) sender: not a duplicate
   t.true(first.equals(second), 'identical ACK bytes');
   t.is(msa(other).code, 'AA');
   t.false(first.equals(other));
@@ -135,6 +137,7 @@ test('a duplicate (same sender + MSH-10) gets the first ACK again and is marked 
   t.deepEqual(rows.map((r) => r.status), ['accepted', 'duplicate', 'accepted']);
   t.is(rows[1]!.duplicateOf, rows[0]!.id);
   t.is(rows[1]!.reasonCode, 'JOURNAL_DUPLICATE');
+  t.deepEqual(rows.map((r) => r.sender), ['demo-loopback', 'demo-loopback', 'lab']);
 });
 
 test('duplicates inside one group commit are caught too', async (t) => {

@@ -126,9 +126,11 @@ test('malformed chains are refused', (t) => {
     const r = resolve('acme-hub', ...msh4);
     t.false(r.ok, msh4.join('^'));
   }
-  const three = resolve('rxx-pas', 'RXX', '1.2.3', 'ISO');
+  const three = resolve('rxx-pas', 'RXX', 'RYY', 'RZZ');
   t.false(three.ok);
   if (!three.ok) t.is(three.code, 'AUTH_ACTING_INVALID');
+  // A full HD (namespace^OID^ISO) names one facility by its namespace.
+  t.like(resolve('rxx-pas', 'RXX', '1.2.3', 'ISO'), { ok: true, organisationId: 'rxx' });
 });
 
 test('grants: only a customer grants; not to itself; team must be the customer\'s; duplicates refused', (t) => {

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Wiring of "who may send" into the engine: the sender directory on the engine database, declared
+ * configuration, the first-run demo sender, and the hooks the MLLP listener, the HTTP server and
+ * the ingestor call.
+ */
+import type Database from 'better-sqlite3';
+import {
+  SenderDirectory,
+  SenderStore,
+  applyDeclaredConfig,
+  writeAudit,
+  type LockoutOptions,
+} from '../authentication/index.js';
+import { SenderGate } from '../ingest/gate.js';
+import type { HttpAllowAddress, HttpAnonymous, HttpAuthenticate } from '../interfaces/http-server.js';
+import type { ConnectionSenders } from '../interfaces/mllp-listener.js';
+import type { Journal } from '../journal/journal.js';
+import type { Logger } from '../log.js';
+
+/** Id of the organisation a first run creates. */
+export const DEMO_ORGANISATION_ID = 'demo';
+/** Id of the loopback-only sender a first run creates. */
+export const DEMO_SENDER_ID = 'demo-loopback';
+/** The demo sender's allowlist: loopback only. */
+export const LOOPBACK_CIDRS = ['127.0.0.0/8', '::1/128'];
+
+/** Options of {@link setupSenders}. */
+export interface SenderSetupOptions {
+  journal: Journal;
+  logger: Logger;
+  /** Declared configuration (the config file's `access` key), applied before anything listens. */
+  declared?: unknown;
+  lockout?: Partial<LockoutOptions>;
+}
+
+/** What the engine plugs into its interfaces. */
+export interface SenderWiring {
+  directory: SenderDirectory;
+  gate: SenderGate;
+  connections: ConnectionSenders;
+  httpAllowAddress: HttpAllowAddress;
+  httpAuthenticate: HttpAuthenticate;
+  httpAnonymous: HttpAnonymous;
+}
+
+/**
+ * A fresh database (no organisation, no sender) gets a demo customer and a sender allowing
+ * loopback only, with no credential, so `npm start` then `tributary send` works with no setup and
+ * nothing but loopback is accepted. Returns true when it created them.
+ */
+export function ensureDemoSender(db: Database.Database, logger: Logger): boolean {
+  const store = new SenderStore(db, { actor: 'engine:first-run' });
+  if (store.listOrganisations().length > 0 || store.listSenders().length > 0) return false;
+  store.atomically(() => {
+    store.addOrganisation({ id: DEMO_ORGANISATION_ID, name: 'Demo organisation', kind: 'customer' });
+    store.addSender({ id: DEMO_SENDER_ID, organisationId: DEMO_ORGANISATION_ID, name: 'Demo sender (loopback only)', allowCidrs: LOOPBACK_CIDRS });
+  });
+  logger.info('first run: created the demo organisation and a loopback-only sender; add a real sender with `tributary admin` (README: Connect a hospital)', {
+    organisation: DEMO_ORGANISATION_ID,
+    sender: DEMO_SENDER_ID,
+    allow: LOOPBACK_CIDRS.join(' '),
+  });
+  return true;
+}
+
+/** Build the directory and the hooks; applies declared configuration and the first-run defaults. */
+export function setupSenders(options: SenderSetupOptions): SenderWiring {
+  const { journal, logger } = options;
+  const db = journal.database;
+  if (options.declared !== undefined) {
+    const result = applyDeclaredConfig(db, options.declared, 'config');
+    if (result.changes.length > 0) logger.info('declared access configuration applied', { changes: result.changes.length });
+  } else {
+    ensureDemoSender(db, logger);
+  }
+  const directory = new SenderDirectory(db, { lockout: options.lockout });
+  const audit = (action: string, actor: string, objectId: string | null, detail: Record<string, unknown>): void => {
+    const at = Date.now();
+    // Written with the next group commit: a flood of refusals costs no fsync each.
+    journal.enqueueWrite((d) => writeAudit(d, { at, actor, action, objectType: 'sender', objectId, detail }));
+  };
+  const addressAllowed = (address: string): boolean => directory.sendersForAddress(address).length > 0;
+  return {
+    directory,
+    gate: new SenderGate({ directory }),
+    connections: {
+      allowAddress: addressAllowed,
+      identify: (address, identity) => directory.senderForTlsIdentity(identity, address)?.id ?? null,
+      refused: (address, iface) => audit('auth.address-refused', `${iface}:${address}`, null, { interface: iface, remoteAddress: address }),
+    },
+    httpAllowAddress: (address) => {
+      if (addressAllowed(address)) return true;
+      audit('auth.address-refused', `http:${address}`, null, { interface: 'http', remoteAddress: address });
+      return false;
+    },
+    httpAnonymous: (address) => {
+      const sender = directory.addressOnlySender(address);
+      return sender ? { senderId: sender.id } : null;
+    },
+    httpAuthenticate: async ({ username, secret, remoteAddress }) => {
+      const cached = directory.cachedCredential(username, secret, remoteAddress);
+      const sender = cached !== undefined ? cached : await directory.verifyCredentialAsync(username, secret, remoteAddress);
+      if (sender) return { senderId: sender.id };
+      audit('auth.failed', `http:${remoteAddress}`, username, {
+        reason: 'credential',
+        interface: 'http',
+        remoteAddress,
+        lockedOut: directory.isLockedOut(remoteAddress),
+      });
+      return null;
+    },
+  };
+}
