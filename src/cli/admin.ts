@@ -173,7 +173,7 @@ const flat = (v: string[] | undefined): string[] | undefined => v?.flatMap((x) =
 export function adminCommand(run: Run, io: CliIO): CommandModule {
   return {
     command: 'admin',
-    describe: 'manage who may send: organisations, teams, aliases, senders, credentials, partner grants; read the audit log (stored and audited now; the listeners do not enforce it yet, see docs/senders.md)',
+    describe: 'manage who may send: organisations, teams, aliases, senders, credentials, partner grants; read the audit log (changes apply to the next message of a running engine; see docs/senders.md)',
     builder: (y) =>
       y
         .command('org', 'organisations (customers and partners)', (y1) =>

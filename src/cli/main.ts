@@ -105,8 +105,9 @@ export function buildCli(argv: string[], io: CliIO, finish: (code: number) => vo
           .positional('files', { type: 'string', array: true, demandOption: true, describe: 'files or folders (.hl7/.txt); batches and MLLP captures (VT ... FS CR) are split' })
           .option('host', { type: 'string', default: '127.0.0.1' })
           .option('port', { type: 'number', requiresArg: true, default: 2575 })
-          .option('timeout-ms', { type: 'number', requiresArg: true, default: 10_000, describe: 'wait this long for each ACK' }),
-      (a) => void run(() => runSend({ files: a.files as string[], host: a.host, port: a.port, timeoutMs: a['timeout-ms'] }, io)),
+          .option('timeout-ms', { type: 'number', requiresArg: true, default: 10_000, describe: 'wait this long for each ACK' })
+          .option('security', { type: 'string', requiresArg: true, describe: 'set MSH-8 of every message to this credential (USER:SECRET)' }),
+      (a) => void run(() => runSend({ files: a.files as string[], host: a.host, port: a.port, timeoutMs: a['timeout-ms'], security: a.security }, io)),
     )
     .command(
       'replay <paths..>',

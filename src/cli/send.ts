@@ -3,6 +3,7 @@
 import { MllpClient } from '../interfaces/mllp-client.js';
 import { collectMessageFiles, readMessageFile } from '../ingest/message-files.js';
 import { isTributaryError } from '../errors.js';
+import { Hl7Message, decodeHl7Bytes } from '../hl7/index.js';
 import { EXIT, readAck, type CliIO } from './common.js';
 
 /** Flags of `tributary send`. */
@@ -11,6 +12,20 @@ export interface SendArgs {
   host: string;
   port: number;
   timeoutMs: number;
+  /** Put this in MSH-8 of every message (a credential: `user:secret`). */
+  security?: string;
+}
+
+/** The message with MSH-8 set, re-encoded in its own charset; unparseable bytes go as they are (the engine answers them). */
+function withSecurity(bytes: Buffer, security: string): Buffer {
+  try {
+    const { text, charset } = decodeHl7Bytes(bytes);
+    const msg = Hl7Message.parse(text);
+    msg.set('MSH-8', security);
+    return Buffer.from(msg.toString(), charset === '8859/1' || charset === 'ASCII' ? 'latin1' : 'utf8');
+  } catch {
+    return bytes;
+  }
 }
 
 /** Send every message of the files, in order, on one connection. */
@@ -23,7 +38,7 @@ export async function runSend(args: SendArgs, io: CliIO): Promise<number> {
       for (const m of readMessageFile(file).messages) {
         let ackText: string;
         try {
-          ackText = (await client.send(m.bytes)).toString('utf8');
+          ackText = (await client.send(args.security === undefined ? m.bytes : withSecurity(m.bytes, args.security))).toString('utf8');
         } catch (e) {
           if (!isTributaryError(e)) throw e;
           io.stdout.write(`${file}#${m.index + 1}\t-\tNO-ACK\t${e.message}\n`);
