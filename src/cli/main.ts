@@ -9,6 +9,7 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { isTributaryError, errorMessage, type ErrorCode } from '../errors.js';
 import { adminCommand } from './admin.js';
+import { channelsCommand } from './channels.js';
 import { EXIT, processIO, type CliIO } from './common.js';
 import { STATUSES, runList, runShow } from './messages.js';
 import { runReplay } from './replay.js';
@@ -164,7 +165,8 @@ export function buildCli(argv: string[], io: CliIO, finish: (code: number) => vo
         .strict(),
     )
     .command(adminCommand(run, io))
-    .demandCommand(1, 'give a command: start, send, replay, messages or admin')
+    .command(channelsCommand(run, io))
+    .demandCommand(1, 'give a command: start, send, replay, messages, admin or channels')
     .strict()
     .recommendCommands()
     .help()
@@ -226,6 +228,10 @@ export function runCli(argv: string[], io: CliIO): Promise<number> {
 
 /** Entry point used by bin/tributary. */
 export function main(argv: string[] = hideBin(process.argv)): void {
+  // `tributary messages list | head`: the reader went away; that is the end of the output, not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  });
   void runCli(argv, processIO).then((code) => {
     process.exitCode = code;
     // Commands close what they opened; a lingering handle must not keep a finished CLI alive.

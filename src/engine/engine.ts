@@ -14,6 +14,8 @@ import { MllpListener, type MllpTlsOptions } from '../interfaces/mllp-listener.j
 import { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
 import { setupSenders, type SenderWiring } from './senders.js';
+import { createRecordService } from './record.js';
+import type { RecordService } from '../record/index.js';
 
 /** File name of the database inside the data directory. */
 export const DATABASE_FILE = 'tributary.db';
@@ -62,8 +64,10 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     logger,
   });
   let senders: SenderWiring;
+  let record: RecordService;
   try {
     senders = setupSenders({ journal, logger, declared: config.access });
+    record = createRecordService(journal.database, senders.directory);
   } catch (e) {
     journal.close();
     throw e;
@@ -72,6 +76,7 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     journal,
     logger,
     gate: senders.gate,
+    record,
     sendingApplication: config.ack.sendingApplication,
     sendingFacility: config.ack.sendingFacility,
   });

@@ -53,7 +53,9 @@ export function ensureDemoSender(db: Database.Database, logger: Logger): boolean
   const store = new SenderStore(db, { actor: 'engine:first-run' });
   if (store.listOrganisations().length > 0 || store.listSenders().length > 0) return false;
   store.atomically(() => {
-    store.addOrganisation({ id: DEMO_ORGANISATION_ID, name: 'Demo organisation', kind: 'customer' });
+    // Auto-create on: a first message about a new patient (with a valid NHS number, names, birth
+    // date and sex) makes its record, so a demo needs no A28 first.
+    store.addOrganisation({ id: DEMO_ORGANISATION_ID, name: 'Demo organisation', kind: 'customer', autoCreate: true });
     store.addSender({ id: DEMO_SENDER_ID, organisationId: DEMO_ORGANISATION_ID, name: 'Demo sender (loopback only)', allowCidrs: LOOPBACK_CIDRS });
   });
   logger.info('first run: created the demo organisation and a loopback-only sender; add a real sender with `tributary admin` (README: Connect a hospital)', {

@@ -17,16 +17,18 @@ import {
   decodeHl7Bytes,
   formatHl7Timestamp,
   formatLocation,
+  parseHl7Timestamp,
   salvageAckRequest,
   splitBatch,
   type AckCode,
   type AckRequest,
 } from '../hl7/index.js';
 import { errorMessage, isTributaryError } from '../errors.js';
-import type { CommitResult, Journal, JournalEntry, MessageStatus } from '../journal/journal.js';
+import type { CommitResult, EntryOverride, Journal, JournalEntry, MessageStatus } from '../journal/journal.js';
 import type { Logger } from '../log.js';
 import { maskMsh8 } from '../authentication/index.js';
-import type { GateVerdict, SenderGate } from './gate.js';
+import type { Admitted, GateVerdict, SenderGate } from './gate.js';
+import type { RecordService } from '../record/service.js';
 
 /** Where a frame came from. */
 export interface FrameMeta {
@@ -69,6 +71,12 @@ export interface IngestorOptions {
    * without an engine).
    */
   gate?: SenderGate;
+  /**
+   * The aggregated record: an admitted message is applied to it inside the journal's group
+   * transaction, so `AA` means "journaled and in the record"; what the record refuses is answered
+   * `AR` (and leaves nothing in the record). Needs a gate (the record needs the acting organisation).
+   */
+  record?: RecordService;
   /** Clock, for tests. */
   now?: () => number;
 }
@@ -89,6 +97,7 @@ export class Ingestor {
   private readonly sendingFacility: string;
   private readonly now: () => number;
   private readonly gate: SenderGate | undefined;
+  private readonly record: RecordService | undefined;
   /** Per connection: the frame still waiting for a credential check; later frames queue behind it. */
   private readonly waiting = new Map<string, Promise<void>>();
   private readonly ackIdPrefix: string;
@@ -103,6 +112,7 @@ export class Ingestor {
     this.sendingFacility = options.sendingFacility ?? 'TRIBUTARY';
     this.now = options.now ?? Date.now;
     this.gate = options.gate;
+    this.record = options.record;
     // ACK control ids must be unique across restarts: start time in base 36 plus a counter.
     this.ackIdPrefix = `T${Date.now().toString(36).toUpperCase()}`;
   }
@@ -279,6 +289,7 @@ export class Ingestor {
         entry.sender = verdict.sender.id;
         entry.organisationId = verdict.acting.organisationId;
         entry.acting = verdict.acting.chain;
+        if (!problem && this.record) entry.apply = this.recordEffect(this.record, msg, verdict, request);
       } else {
         entry.sender = null;
         entry.apply = verdict.audit;
@@ -286,6 +297,64 @@ export class Ingestor {
     }
     entry.ack = buildAck(request, this.ackOptions(problem ? 'AR' : 'AA', problem ?? undefined));
     return { entry, request, error: problem };
+  }
+
+  /**
+   * The record half of an admitted message, run by the journal right after its row is inserted
+   * (in the same transaction). A refusal (`Hl7Error`) becomes `AR`; anything else `AE`; either
+   * way the journal undoes the record's writes and keeps the row.
+   */
+  private recordEffect(record: RecordService, msg: Hl7Message, admitted: Admitted, request: AckRequest): NonNullable<JournalEntry['apply']> {
+    return (_db, journalId): EntryOverride | void => {
+      let error: Hl7Error;
+      let status: 'rejected' | 'error' = 'rejected';
+      try {
+        const msh7 = msg.msh(7);
+        const entered = parseHl7Timestamp(msh7.split(msg.delimiters.component)[0] ?? '');
+        if (!entered) {
+          throw msh7
+            ? new Hl7Error('RECORD_BAD_TIMESTAMP', Hl7ErrorCode.DataType, { where: 'MSH', field: 'MSH-7' }, { segment: 'MSH', field: 7 })
+            : new Hl7Error('HL7_REQUIRED_FIELD', Hl7ErrorCode.RequiredFieldMissing, { field: 'MSH-7' }, { segment: 'MSH', field: 7 });
+        }
+        const acting = admitted.acting;
+        const outcome = record.apply(msg, {
+          provenance: {
+            organisationId: acting.organisationId,
+            teamId: acting.teamId ?? null,
+            onBehalfOf: acting.onBehalfOf ?? [],
+            chain: acting.chain,
+            senderId: admitted.sender.id,
+            journalId,
+            controlId: request.controlId,
+            messageType: msg.messageType,
+            enteredAt: entered.toISOString(),
+          },
+        });
+        this.logger.debug('record applied', { journalId, controlId: request.controlId, status: outcome.status, summary: outcome.summary });
+        return;
+      } catch (e) {
+        if (e instanceof Hl7Error) error = e;
+        else {
+          status = 'error';
+          error = new Hl7Error('INTERNAL', Hl7ErrorCode.ApplicationInternalError, { reason: errorMessage(e) });
+          this.logger.error('record apply failed', { code: 'INTERNAL', reason: errorMessage(e), journalId });
+        }
+      }
+      let ack: string;
+      try {
+        ack = buildAck(request, this.ackOptions(status === 'error' ? 'AE' : 'AR', error));
+      } catch {
+        ack = this.lastResortResult().ack;
+      }
+      return {
+        status,
+        reasonCode: error.code,
+        reason: error.message,
+        errorLocation: error.location ? formatLocation(error.location) : null,
+        ackCode: status === 'error' ? 'AE' : 'AR',
+        ack,
+      };
+    };
   }
 
   private rejected(raw: Buffer, meta: FrameMeta, receivedAt: number, request: AckRequest | null, charset: string | null, e: unknown): Prepared {

@@ -64,7 +64,8 @@ export class MllpClient {
   static connect(opts: MllpClientOptions): Promise<MllpClient> {
     return new Promise((resolve, reject) => {
       const socket = opts.tls
-        ? tls.connect({ host: opts.host, port: opts.port, localAddress: opts.localAddress, ...opts.tls })
+        ? // tls.connect passes net options (localAddress) on to the TCP socket; its type omits them.
+          tls.connect({ host: opts.host, port: opts.port, localAddress: opts.localAddress, ...opts.tls } as tls.ConnectionOptions)
         : net.connect({ host: opts.host, port: opts.port, localAddress: opts.localAddress });
       const timer = setTimeout(() => {
         socket.destroy();

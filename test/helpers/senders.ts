@@ -23,11 +23,11 @@ export function adminStore(engine: Engine): SenderStore {
  */
 export function addSender(
   engine: Engine,
-  opts: { id: string; organisationId: string; kind?: OrganisationKind; allowCidrs?: string[]; credential?: boolean; tlsIdentities?: string[]; applications?: string[] },
+  opts: { id: string; organisationId: string; kind?: OrganisationKind; autoCreate?: boolean; allowCidrs?: string[]; credential?: boolean; tlsIdentities?: string[]; applications?: string[] },
 ): TestSender {
   const store = adminStore(engine);
   if (!store.getOrganisation(opts.organisationId)) {
-    store.addOrganisation({ id: opts.organisationId, name: `Org ${opts.organisationId}`, kind: opts.kind ?? 'customer' });
+    store.addOrganisation({ id: opts.organisationId, name: `Org ${opts.organisationId}`, kind: opts.kind ?? 'customer', autoCreate: opts.autoCreate ?? true });
   }
   store.addSender({
     id: opts.id,

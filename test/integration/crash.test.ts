@@ -2,7 +2,7 @@
 /**
  * "An ACK means durable", proven: 8 connections stream messages into a real engine process, which
  * is killed with SIGKILL mid-stream. After a restart every message that received AA is in the
- * journal exactly once.
+ * journal exactly once, and its effect is in the record (each message admits its own visit).
  */
 import test from 'ava';
 import { join } from 'node:path';
@@ -30,7 +30,7 @@ test('every AA survives kill -9, exactly once', async (t) => {
       while (!stop) {
         const id = `K${c}-${seq++}`;
         sent++;
-        const p: Promise<void> = client.send(adtA01(id)).then(
+        const p: Promise<void> = client.send(adtA01(id, { visit: `V-${id}` })).then(
           (ack) => {
             const a = msa(ack);
             if (a.code === 'AA' && a.controlId === id) acked.add(id);
@@ -81,5 +81,11 @@ test('every AA survives kill -9, exactly once', async (t) => {
   const twice = [...counts].filter(([, n]) => n > 1).map(([id]) => id);
   t.deepEqual(missing, [], 'every AA is in the journal');
   t.deepEqual(twice, [], 'nothing twice');
+  // The record committed with the journal: every AA'd message's encounter is there, once.
+  const encounters = journal.database.prepare("SELECT key, control_id FROM record_item WHERE kind = 'encounter'").all() as Array<{ key: string; control_id: string }>;
+  const byKey = new Map(encounters.map((e) => [e.key, e.control_id]));
+  t.is(byKey.size, encounters.length);
+  t.deepEqual([...acked].filter((id) => byKey.get(`V-${id}`) !== id), [], 'every AA is in the record');
+  t.is(encounters.length, counts.size + 1, 'and nothing else (plus AFTER-RESTART)');
   t.log(`${acked.size} AA before the kill, ${sent} sent, ${counts.size} accepted rows after restart`);
 });

@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Channels: which messages go where and how they are changed on the way, as plain files in a
+ * folder (YAML or JSON), checked before they run and safe to reload. The supported surface; see
+ * docs/channels.md.
+ */
+export {
+  ACK_MODES,
+  ChannelSchema,
+  CONDITION_SCHEMAS,
+  DEFAULT_LIMITS,
+  DESTINATION_SCHEMAS,
+  INTERFACES,
+  STANDARD_SEGMENTS,
+  STEP_SCHEMAS,
+  isKnownSegment,
+  type AckMode,
+  type ChannelDefinition,
+  type ConditionDefinition,
+  type Destination,
+  type DestinationType,
+  type InterfaceName,
+  type StepDefinition,
+  type StepType,
+} from './schema.js';
+export { compileChannels, formatIssue, loadChannels, validateChannels, type Channel, type ChannelIssue, type ChannelLoad } from './load.js';
+export { compileTypePatterns, route, routingType, sourceMatches, typePatternProblem } from './route.js';
+export { ackModeFor, runChannel, type ChannelOutcome, type RunContext } from './run.js';
+export { ChannelRegistry, type ChannelCounters, type ChannelRegistryOptions, type ReloadResult } from './registry.js';
+export { runChannelTests, type ChannelTestExpectation, type ChannelTestResult } from './testing.js';
+export type { SenderMeta } from './script.js';
+export type { FilterScript, ScriptContext, ScriptMessage, ScriptSender, TransformScript } from './script-api.js';

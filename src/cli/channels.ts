@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * `tributary channels validate|list|test [DIR]`: check a channel folder before it runs (CI, a
+ * pre-commit hook), see what is in it, and run its test cases. Exit 0 when all is well, 1 with
+ * every problem (or failed case) on its own line.
+ */
+import type { CommandModule } from 'yargs';
+import { compileChannels, formatIssue, runChannelTests } from '../channels/index.js';
+import type { CliIO } from './common.js';
+
+type Run = (fn: () => Promise<number> | number) => Promise<void>;
+
+const DIR = { type: 'string', default: './channels', describe: 'channel folder' } as const;
+
+/** `channels validate`: one OK line, or every problem as `file: key.path: message`. */
+export function runValidate(dir: string, io: CliIO): number {
+  const { channels, issues } = compileChannels(dir);
+  if (issues.length > 0) {
+    for (const i of issues) io.stdout.write(formatIssue(i) + '\n');
+    io.stderr.write(`tributary: ${issues.length} problem${issues.length === 1 ? '' : 's'} in ${dir}\n`);
+    return 1;
+  }
+  const enabled = channels.filter((c) => c.enabled).length;
+  io.stdout.write(`OK: ${channels.length} channel${channels.length === 1 ? '' : 's'} (${enabled} enabled) in ${dir}\n`);
+  return 0;
+}
+
+/** `channels list`: name, enabled, version, message types (or `--json` lines). */
+export function runListChannels(dir: string, json: boolean, io: CliIO): number {
+  const { channels, issues } = compileChannels(dir);
+  if (json) {
+    for (const c of channels) {
+      io.stdout.write(JSON.stringify({ name: c.name, enabled: c.enabled, version: c.version, file: c.file, types: c.definition.source.types, destinations: c.definition.destinations.map((d) => d.type) }) + '\n');
+    }
+  } else {
+    const rows = [['NAME', 'ENABLED', 'VERSION', 'TYPES', 'DESTINATIONS', 'FILE']];
+    for (const c of channels) {
+      rows.push([c.name, c.enabled ? 'yes' : 'no', c.version, c.definition.source.types.join(','), c.definition.destinations.map((d) => d.type).join(','), c.file]);
+    }
+    const widths = rows[0]!.map((_, k) => Math.max(...rows.map((r) => r[k]!.length)));
+    for (const r of rows) io.stdout.write(r.map((cell, k) => (k === r.length - 1 ? cell : cell.padEnd(widths[k]!))).join('  ') + '\n');
+    if (channels.length === 0) io.stdout.write('(no channels)\n');
+  }
+  // A listing still shows the valid channels; the problems go to stderr and make the exit code.
+  for (const i of issues) io.stderr.write(`tributary: ${formatIssue(i)}\n`);
+  return issues.length > 0 ? 1 : 0;
+}
+
+/** `channels test`: run every case of every channel's tests folder. */
+export function runTestChannels(dir: string, io: CliIO): number {
+  const { channels, issues } = compileChannels(dir);
+  if (issues.length > 0) {
+    for (const i of issues) io.stdout.write(formatIssue(i) + '\n');
+    return 1;
+  }
+  const results = runChannelTests(channels);
+  const failed = results.filter((r) => !r.ok);
+  for (const r of failed) for (const p of r.problems) io.stdout.write(`${r.file}: ${p}\n`);
+  io.stdout.write(`${failed.length === 0 ? 'OK' : 'FAILED'}: ${results.length - failed.length} of ${results.length} channel test cases passed\n`);
+  return failed.length === 0 ? 0 : 1;
+}
+
+/** The yargs module; main.ts registers it with `.command(channelsCommand(run, io))`. */
+export function channelsCommand(run: Run, io: CliIO): CommandModule {
+  return {
+    command: 'channels',
+    describe: 'check, list and test the channel files (which messages go where, and how they are changed)',
+    builder: (y) =>
+      y
+        .command(
+          'validate [dir]',
+          'check every channel file; prints OK or every problem as file: key.path: message (exit 1)',
+          (y2) => y2.positional('dir', DIR),
+          (a) => void run(() => runValidate(String(a.dir), io)),
+        )
+        .command(
+          'list [dir]',
+          'list the channels: name, enabled, version hash, message types, destinations',
+          (y2) => y2.positional('dir', DIR).option('json', { type: 'boolean', default: false, describe: 'JSON lines' }),
+          (a) => void run(() => runListChannels(String(a.dir), a.json === true, io)),
+        )
+        .command(
+          'test [dir]',
+          'run the test cases in each channel\'s tests/ folder (<case>.hl7 + <case>.expect.yaml)',
+          (y2) => y2.positional('dir', DIR),
+          (a) => void run(() => runTestChannels(String(a.dir), io)),
+        )
+        .demandCommand(1, 'channels needs a subcommand: validate, list or test')
+        .strict(),
+    handler: () => {},
+  };
+}

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The aggregated patient record: the supported surface of `src/record/`. Import from here, not
+ * from the files behind it. See docs/record.md.
+ */
+export * from './types.js';
+export { COMPONENT as RECORD_COMPONENT, RECORD_MIGRATIONS, migrateRecord } from './schema.js';
+export {
+  type Address,
+  type Demographics,
+  type IdentifierKind,
+  type LabelMapping,
+  type LocalIdType,
+  type MergeRecord,
+  type PatientIdentifier,
+  type PatientRecord,
+  type PersonName,
+  type RecordStoreOptions,
+  type ReviewItem,
+  type ReviewReason,
+  type Telecom,
+  SqliteRecordStore,
+} from './store.js';
+export { SqliteAttachmentStore } from './attachments.js';
+export { EMAIL_SYSTEM, NHS_NUMBER_SYSTEM, type MessageIdentifier, isValidNhsNumber, parseTypeCode, readIdentifiers } from './identifiers.js';
+export { type AllergyPayload, type Coded, type ConditionPayload, type GpPayload, type MedicationPayload, type NextOfKinPayload, createAdtUpdateHandler } from './adt.js';
+export { MERGE_TYPES, type UnmergeInput, unmerge } from './merge.js';
+export { ReviewQueue, type ReviewResolution } from './review.js';
+export { type ApplyInput, type ApplyOutcome, RecordService, type RecordServiceOptions, UPDATE_TYPES } from './service.js';
+export { ENCOUNTER_HANDLERS, type EncounterEvent, type EncounterPayload } from './encounters.js';
+export { APPOINTMENT_HANDLERS, type AppointmentPayload } from './appointments.js';
+export { RESULT_HANDLERS, type ReportPayload, type ResultPayload } from './results.js';
+export { DOCUMENT_HANDLERS, type DocumentPayload } from './documents.js';

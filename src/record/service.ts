@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The record service: applies one accepted message to the record.
+ *
+ * Order of decisions (each an `AR` by throwing an `Hl7Error`, except review):
+ * 1. a message type with no handler → RECORD_UNSUPPORTED_TYPE (before anything is looked up);
+ * 2. merges (A40, A34, A35, A18) → merge.ts;
+ * 3. PID identifiers (invalid NHS number → AR with its location), patient resolution following
+ *    merge links; review cases are queued (AA, nothing applied); unknown patients are created only
+ *    by A28/A31 or with auto-create;
+ * 4. the handler (A28/A31 built in, the others injected) with a {@link HandlerContext}.
+ *
+ * Everything runs synchronously in the caller's transaction (the journal's group commit). Each
+ * message runs inside a savepoint so a message answered `AR` leaves nothing behind while the
+ * other messages of the same group still commit.
+ */
+import { Hl7Error, Hl7ErrorCode, Hl7Message } from '../hl7/index.js';
+import { createAdtUpdateHandler } from './adt.js';
+import { type MessageIdentifier, readIdentifiers } from './identifiers.js';
+import { MERGE_TYPES, applyMerge } from './merge.js';
+import { attachIdentifiers, creationProblem, isOlder, mergeDemographics, readDemographics, resolvePatient } from './patients.js';
+import type { SqliteRecordStore } from './store.js';
+import type { AttachmentStore, HandlerContext, LabelSource, MessageHandler, OrganisationSettings, Provenance, RecordLabel } from './types.js';
+
+/** Message types that create and update records (ADT add / update person information). */
+export const UPDATE_TYPES: ReadonlySet<string> = new Set(['ADT^A28', 'ADT^A31']);
+
+/** Options of {@link RecordService}. */
+export interface RecordServiceOptions {
+  store: SqliteRecordStore;
+  attachments: AttachmentStore;
+  /** Handlers by `TYPE^TRIGGER` (e.g. `ORU^R01`), or `TYPE^*` for every trigger of a type. A28/A31 and merges are built in. */
+  handlers: Record<string, MessageHandler>;
+  /** The acting organisation's (and team's) switches, from the senders model. */
+  settingsFor(organisationId: string, teamId: string | null): OrganisationSettings;
+  /** Code → label lookup; default the store's mappings ({@link SqliteRecordStore.mappedLabel}). */
+  labelMappings?: (organisationId: string, source: LabelSource, code: string) => RecordLabel | undefined;
+}
+
+/** Input of {@link RecordService.apply}. */
+export interface ApplyInput {
+  provenance: Omit<Provenance, 'author'>;
+  /**
+   * Set when applying a reviewed message: the review rules are skipped, and the message goes to
+   * `patientId` (followed through merges) or, without one, to the record it matches "as sent" (a
+   * different NHS number then replaces the record's).
+   */
+  reviewed?: { patientId?: string };
+}
+
+/** What {@link RecordService.apply} did. */
+export interface ApplyOutcome {
+  /** `skipped`: nothing changed (older than the record, same content, repeated merge). `review`: queued, not applied. */
+  status: 'applied' | 'skipped' | 'review';
+  patientId?: string;
+  /** Short, no PHI. */
+  summary: string;
+  reviewId?: number;
+}
+
+/** Applies messages to the record. */
+export class RecordService {
+  readonly store: SqliteRecordStore;
+  private readonly attachments: AttachmentStore;
+  private readonly handlers: Record<string, MessageHandler>;
+  private readonly settingsFor: RecordServiceOptions['settingsFor'];
+  private readonly labelMappings: NonNullable<RecordServiceOptions['labelMappings']>;
+  private readonly adt: MessageHandler;
+
+  /** @param options - store, attachments, handlers and the organisation settings */
+  constructor(options: RecordServiceOptions) {
+    this.store = options.store;
+    this.attachments = options.attachments;
+    this.handlers = options.handlers;
+    this.settingsFor = options.settingsFor;
+    this.labelMappings = options.labelMappings ?? ((org, source, code) => options.store.mappedLabel(org, source, code));
+    this.adt = createAdtUpdateHandler(options.store);
+  }
+
+  /** The handler for a message type, or undefined. */
+  private handlerFor(type: string): MessageHandler | undefined {
+    if (UPDATE_TYPES.has(type)) return this.adt;
+    return this.handlers[type] ?? this.handlers[`${type.split('^')[0]}^*`];
+  }
+
+  /**
+   * Apply one message. Runs in the caller's transaction, inside a savepoint of its own.
+   *
+   * @throws Hl7Error for everything answered `AR`
+   */
+  apply(message: Hl7Message, input: ApplyInput): ApplyOutcome {
+    return this.store.db.transaction(() => this.applyNow(message, input))();
+  }
+
+  private applyNow(message: Hl7Message, input: ApplyInput): ApplyOutcome {
+    const type = message.messageType;
+    const isMerge = MERGE_TYPES.has(type);
+    const handler = isMerge ? undefined : this.handlerFor(type);
+    if (!isMerge && handler === undefined) {
+      throw new Hl7Error('RECORD_UNSUPPORTED_TYPE', Hl7ErrorCode.UnsupportedMessageType, { type }, { segment: 'MSH', field: 9 });
+    }
+    const p = input.provenance;
+    const provenance: Provenance = { ...p, author: null };
+    const scope = { organisationId: p.organisationId, teamId: p.teamId, localTypes: this.store.listLocalIdTypes(p.organisationId) };
+    if (isMerge) return applyMerge(this.store, message, provenance, scope);
+
+    const settings = this.settingsFor(p.organisationId, p.teamId);
+    const ids = readIdentifiers(message, scope);
+    if (ids.length === 0) throw new Hl7Error('RECORD_NO_IDENTIFIER', Hl7ErrorCode.RequiredFieldMissing, {}, { segment: 'PID', field: 3 });
+
+    let patientId: string;
+    let created = false;
+    if (input.reviewed?.patientId !== undefined) {
+      const chosen = this.store.survivorOf(input.reviewed.patientId);
+      if (chosen === undefined) throw new Hl7Error('RECORD_UNKNOWN_PATIENT', Hl7ErrorCode.UnknownKeyIdentifier, { type, why: ' (the chosen record does not exist)' });
+      patientId = chosen;
+    } else {
+      const resolution = resolvePatient(this.store, ids, { nhsStatusCheck: settings.nhsStatusCheck, review: input.reviewed === undefined });
+      if (resolution.kind === 'review') {
+        const reviewId = this.store.addReview({ reason: resolution.reason, detail: resolution.detail, candidates: resolution.candidates, message: message.toString(), provenance: p });
+        return { status: 'review', summary: `queued for review: ${resolution.reason}`, reviewId, ...(resolution.candidates.length === 1 ? { patientId: resolution.candidates[0] } : {}) };
+      }
+      if (resolution.kind === 'matched') patientId = resolution.patientId;
+      else {
+        patientId = this.create(message, type, ids, provenance, settings);
+        created = true;
+      }
+    }
+
+    // An older A28/A31 changes nothing, identifiers included.
+    if (!created && UPDATE_TYPES.has(type) && isOlder(p.enteredAt, this.store.getPatient(patientId)!.enteredAt)) {
+      return { status: 'skipped', patientId, summary: 'older than the record (MSH-7): skipped' };
+    }
+    attachIdentifiers(this.store, patientId, ids, p, { replaceNhs: input.reviewed !== undefined && input.reviewed.patientId === undefined });
+
+    const result = handler!(message, this.contextFor(patientId, provenance, settings));
+    const summary = created ? `record created; ${result.summary}` : result.summary;
+    return { status: result.changed || created ? 'applied' : 'skipped', patientId, summary };
+  }
+
+  /** Create a record for an unmatched message, or throw the AR that says why not. */
+  private create(message: Hl7Message, type: string, ids: MessageIdentifier[], provenance: Provenance, settings: OrganisationSettings): string {
+    const update = UPDATE_TYPES.has(type);
+    if (!update && !settings.autoCreate) {
+      throw new Hl7Error('RECORD_UNKNOWN_PATIENT', Hl7ErrorCode.UnknownKeyIdentifier, { type, why: '' }, { segment: 'PID', field: 3 });
+    }
+    const problem = creationProblem(message, ids, { verified: !update });
+    if (problem !== undefined) {
+      if (!update) throw new Hl7Error('RECORD_UNKNOWN_PATIENT', Hl7ErrorCode.UnknownKeyIdentifier, { type, why: ` (auto-create needs ${problem})` }, { segment: 'PID', field: 3 });
+      throw new Hl7Error('RECORD_CREATE_INSUFFICIENT', Hl7ErrorCode.RequiredFieldMissing, { missing: problem }, { segment: 'PID', field: 5 });
+    }
+    const patientId = this.store.createPatient(provenance);
+    // Auto-created by a non-ADT message: the demographics come from its PID (A28/A31 write their own).
+    if (!update) this.store.putDemographics(patientId, mergeDemographics(null, readDemographics(message)), provenance);
+    return patientId;
+  }
+
+  /** The handler context for a patient (exported for tests and the review queue). */
+  contextFor(patientId: string, provenance: Provenance, settings: OrganisationSettings): HandlerContext {
+    const org = provenance.organisationId;
+    return {
+      store: this.store,
+      attachments: this.attachments,
+      patientId,
+      provenance,
+      settings,
+      labelFor: (source, code) => (code === undefined || code === '' ? undefined : this.labelMappings(org, source, code)) ?? settings.defaultLabel,
+    };
+  }
+
+  /** Parse and apply ER7 text (the review queue's stored messages). */
+  applyText(text: string, input: ApplyInput): ApplyOutcome {
+    return this.apply(Hl7Message.parse(text), input);
+  }
+}

@@ -1,0 +1,727 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The SQLite record store: the only code that writes SQL for the record.
+ *
+ * Every method runs synchronously in whatever transaction the caller holds (the journal's group
+ * commit on the ingest path); none opens one, except {@link SqliteRecordStore.transaction} for
+ * admin functions (review resolution, unmerge) that run on their own. Statements are prepared once
+ * per store: the apply path runs thousands of times a second.
+ */
+import { randomUUID } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import { TributaryError } from '../errors.js';
+import { migrateRecord } from './schema.js';
+import type {
+  ItemKind,
+  ItemQuery,
+  ItemStore,
+  ItemVersion,
+  ItemWrite,
+  LabelSource,
+  Provenance,
+  PutResult,
+  RecordItem,
+  RecordLabel,
+} from './types.js';
+
+/** One person name (PID-5 / NK1-2 repetition). */
+export interface PersonName {
+  family: string | null;
+  given: string[];
+  prefix: string | null;
+  suffix: string | null;
+  /** XPN-7 name type code (L legal, …), as sent. */
+  use: string | null;
+}
+
+/** One address (PID-11 repetition). */
+export interface Address {
+  lines: string[];
+  city: string | null;
+  district: string | null;
+  postcode: string | null;
+  country: string | null;
+  /** XAD-7 address type (H home, …), as sent. */
+  use: string | null;
+}
+
+/** One telecom (PID-13/14, NK1-5 repetition). */
+export interface Telecom {
+  /** `phone` or `email` (XTN-3 Internet / XTN-2 NET). */
+  system: 'phone' | 'email';
+  value: string;
+  /** XTN-2 use code (PRN, WPN, NET…), as sent. */
+  use: string | null;
+  /** `home` for PID-13, `work` for PID-14. */
+  where: 'home' | 'work';
+}
+
+/** Patient demographics from PID (one set per record; the latest MSH-7 wins). */
+export interface Demographics {
+  names: PersonName[];
+  /** PID-7 as `YYYY-MM-DD` (or shorter when sent with less precision). */
+  birthDate: string | null;
+  /** PID-8 code as sent (M, F, U, O…). */
+  sex: string | null;
+  addresses: Address[];
+  telecom: Telecom[];
+  /** PID-29 as ISO 8601, null when not sent. */
+  deceasedAt: string | null;
+  /** PID-30 (Y/N) as a boolean; null when not sent. */
+  deceased: boolean | null;
+  /** PID-16 marital status code as sent. */
+  maritalStatus: string | null;
+  /** PID-15 primary language code as sent. */
+  language: string | null;
+  /** PID-22 ethnic group code as sent. */
+  ethnicGroup: string | null;
+}
+
+/** A patient row. */
+export interface PatientRecord {
+  id: string;
+  createdAt: string;
+  /** MSH-7 of the last applied demographics; null before any. */
+  enteredAt: string | null;
+  /** Demographics version (0: none yet). */
+  version: number;
+  demographics: Demographics | null;
+  /** The survivor this record was merged into, or null. */
+  mergedInto: string | null;
+}
+
+/** Identifier kinds stored for a patient (the PKB id is the patient id itself, not stored). */
+export type IdentifierKind = 'nhs' | 'email' | 'local';
+
+/** A stored identifier. */
+export interface PatientIdentifier {
+  id: number;
+  patientId: string;
+  kind: IdentifierKind;
+  /** `https://fhir.nhs.uk/Id/nhs-number`, `email`, or a local namespace (see identifiers.ts). */
+  system: string;
+  value: string;
+  /** NHS number status (01…), null otherwise or when not sent. */
+  status: string | null;
+  active: boolean;
+  organisationId: string | null;
+}
+
+/** A configured local identifier type (domain §1: AA/TC pair per organisation or team). */
+export interface LocalIdType {
+  id: number;
+  organisationId: string;
+  /** null: the whole organisation. */
+  teamId: string | null;
+  /** PID-3.4, or `*` for any authority. */
+  authority: string;
+  /** PID-3.5 (required). */
+  typeCode: string;
+}
+
+/** A code → privacy label mapping of an organisation. */
+export interface LabelMapping {
+  organisationId: string;
+  source: LabelSource;
+  code: string;
+  label: RecordLabel;
+}
+
+/** A recorded merge. */
+export interface MergeRecord {
+  id: number;
+  survivorId: string;
+  mergedId: string;
+  provenance: Provenance;
+  mergedAt: string;
+  unmergedAt: string | null;
+  unmergedBy: string | null;
+  unmergeReason: string | null;
+  /** Items moved from the merged record to the survivor. */
+  movedItemIds: number[];
+}
+
+/** Why a message went to the review queue. */
+export type ReviewReason =
+  /** NHS number status not 01 while the organisation checks statuses. */
+  | 'nhs-status'
+  /** A local id matched a record holding a different NHS number. */
+  | 'nhs-mismatch'
+  /** Only local ids were sent and they matched a record holding an NHS number. */
+  | 'local-id-only'
+  /** The identifiers matched more than one record. */
+  | 'ambiguous';
+
+/** A review queue entry. */
+export interface ReviewItem {
+  id: number;
+  createdAt: string;
+  organisationId: string;
+  teamId: string | null;
+  reason: ReviewReason;
+  /** Which rule and identifier kinds; never PHI. */
+  detail: string;
+  /** Patients the message matched. */
+  candidates: string[];
+  /** The message (ER7) to apply on resolution. */
+  message: string;
+  provenance: Omit<Provenance, 'author'>;
+  status: 'open' | 'applied' | 'dismissed';
+  resolvedAt: string | null;
+  resolvedBy: string | null;
+  resolutionNote: string | null;
+  resolvedPatientId: string | null;
+}
+
+/** Options of {@link SqliteRecordStore}. */
+export interface RecordStoreOptions {
+  /** Clock for created/resolved times (not for item times, which come from MSH-7); injectable for tests. */
+  now?: () => Date;
+  /** Patient id generator; default random UUIDs. */
+  newId?: () => string;
+}
+
+interface ItemRow {
+  id: number;
+  patient_id: string;
+  kind: ItemKind;
+  organisation_id: string;
+  key: string;
+  parent_key: string | null;
+  label: RecordLabel | null;
+  version: number;
+  deleted: number;
+  effective_at: string | null;
+  team_id: string | null;
+  on_behalf_of: string;
+  chain: string;
+  author: string | null;
+  sender_id: string | null;
+  journal_id: number;
+  control_id: string;
+  message_type: string;
+  entered_at: string;
+  payload: string;
+}
+interface VersionRow { version: number; deleted: number; label: RecordLabel | null; effective_at: string | null; provenance: string; payload: string }
+interface PatientRow { id: string; created_at: string; entered_at: string | null; version: number; demographics: string; merged_into: string | null }
+interface IdentifierRow { id: number; patient_id: string; kind: IdentifierKind; system: string; value: string; status: string | null; active: number; organisation_id: string | null }
+interface LocalTypeRow { id: number; organisation_id: string; team_id: string; authority: string; type_code: string }
+interface MergeRow { id: number; survivor_id: string; merged_id: string; provenance: string; merged_at: string; unmerged_at: string | null; unmerged_by: string | null; unmerge_reason: string | null }
+interface ReviewRow {
+  id: number;
+  created_at: string;
+  organisation_id: string;
+  team_id: string | null;
+  reason: ReviewReason;
+  detail: string;
+  candidates: string;
+  message: string;
+  provenance: string;
+  status: ReviewItem['status'];
+  resolved_at: string | null;
+  resolved_by: string | null;
+  resolution_note: string | null;
+  resolved_patient_id: string | null;
+}
+
+const provenanceOf = (r: ItemRow): Provenance => ({
+  organisationId: r.organisation_id,
+  teamId: r.team_id,
+  onBehalfOf: JSON.parse(r.on_behalf_of) as string[],
+  chain: r.chain,
+  author: r.author,
+  senderId: r.sender_id,
+  journalId: r.journal_id,
+  controlId: r.control_id,
+  messageType: r.message_type,
+  enteredAt: r.entered_at,
+});
+
+const itemOf = (r: ItemRow): RecordItem => ({
+  id: r.id,
+  patientId: r.patient_id,
+  kind: r.kind,
+  key: r.key,
+  parentKey: r.parent_key,
+  label: r.label,
+  version: r.version,
+  deleted: r.deleted === 1,
+  effectiveAt: r.effective_at,
+  provenance: provenanceOf(r),
+  payload: JSON.parse(r.payload) as Record<string, unknown>,
+});
+
+const identifierOf = (r: IdentifierRow): PatientIdentifier => ({
+  id: r.id,
+  patientId: r.patient_id,
+  kind: r.kind,
+  system: r.system,
+  value: r.value,
+  status: r.status,
+  active: r.active === 1,
+  organisationId: r.organisation_id,
+});
+
+const reviewOf = (r: ReviewRow): ReviewItem => ({
+  id: r.id,
+  createdAt: r.created_at,
+  organisationId: r.organisation_id,
+  teamId: r.team_id,
+  reason: r.reason,
+  detail: r.detail,
+  candidates: JSON.parse(r.candidates) as string[],
+  message: r.message,
+  provenance: JSON.parse(r.provenance) as Omit<Provenance, 'author'>,
+  status: r.status,
+  resolvedAt: r.resolved_at,
+  resolvedBy: r.resolved_by,
+  resolutionNote: r.resolution_note,
+  resolvedPatientId: r.resolved_patient_id,
+});
+
+/** Provenance in the column order of the item statements. */
+const provArgs = (p: Provenance) =>
+  [p.teamId, JSON.stringify(p.onBehalfOf), p.chain, p.author, p.senderId, p.journalId, p.controlId, p.messageType, p.enteredAt] as const;
+
+/** Merges are followed at most this deep: a longer chain means a cycle (a bug), not data. */
+const MAX_MERGE_DEPTH = 32;
+
+/**
+ * The record in SQLite: items ({@link ItemStore}), patients and identifiers, per-organisation
+ * record configuration, merges and the review queue.
+ */
+export class SqliteRecordStore implements ItemStore {
+  readonly db: Database.Database;
+  private readonly now: () => Date;
+  private readonly newId: () => string;
+  private readonly stmts = new Map<string, Database.Statement>();
+
+  /**
+   * @param db - the engine database (the journal's file); the record tables are created or migrated
+   * @param options - clock and id generator
+   */
+  constructor(db: Database.Database, options: RecordStoreOptions = {}) {
+    this.db = db;
+    this.now = options.now ?? (() => new Date());
+    this.newId = options.newId ?? randomUUID;
+    migrateRecord(db);
+  }
+
+  /** A cached prepared statement. */
+  private q(sql: string): Database.Statement {
+    let s = this.stmts.get(sql);
+    if (s === undefined) {
+      s = this.db.prepare(sql);
+      this.stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  /**
+   * Run `fn` in a transaction (a savepoint when the caller already holds one). For admin functions
+   * that run on their own; the apply path never calls it.
+   */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  /** Clock time as ISO 8601. */
+  nowIso(): string {
+    return this.now().toISOString();
+  }
+
+  // ---------------------------------------------------------------- items (ItemStore)
+
+  /** {@inheritDoc ItemStore.getItem} */
+  getItem(patientId: string, kind: ItemKind, organisationId: string, key: string): RecordItem | undefined {
+    const r = this.q('SELECT * FROM record_item WHERE patient_id = ? AND kind = ? AND organisation_id = ? AND key = ?').get(patientId, kind, organisationId, key) as ItemRow | undefined;
+    return r === undefined ? undefined : itemOf(r);
+  }
+
+  /** An item by id (current version), or undefined. */
+  getItemById(itemId: number): RecordItem | undefined {
+    const r = this.q('SELECT * FROM record_item WHERE id = ?').get(itemId) as ItemRow | undefined;
+    return r === undefined ? undefined : itemOf(r);
+  }
+
+  /** {@inheritDoc ItemStore.listItems} */
+  listItems(patientId: string, query: ItemQuery = {}): RecordItem[] {
+    // One cached statement per filter shape (at most 16).
+    let sql = 'SELECT * FROM record_item WHERE patient_id = ?';
+    const args: unknown[] = [patientId];
+    if (query.kind !== undefined) {
+      sql += ' AND kind = ?';
+      args.push(query.kind);
+    }
+    if (query.organisationId !== undefined) {
+      sql += ' AND organisation_id = ?';
+      args.push(query.organisationId);
+    }
+    if (query.parentKey !== undefined) {
+      sql += ' AND parent_key = ?';
+      args.push(query.parentKey);
+    }
+    if (query.includeDeleted !== true) sql += ' AND deleted = 0';
+    sql += ' ORDER BY id';
+    return (this.q(sql).all(...args) as ItemRow[]).map(itemOf);
+  }
+
+  /** {@inheritDoc ItemStore.putItem} */
+  putItem(write: ItemWrite, provenance: Provenance): PutResult {
+    const payload = JSON.stringify(write.payload);
+    const parentKey = write.parentKey ?? null;
+    const effectiveAt = write.effectiveAt ?? null;
+    const deleted = write.deleted === true ? 1 : 0;
+    const current = this.q('SELECT * FROM record_item WHERE patient_id = ? AND kind = ? AND organisation_id = ? AND key = ?').get(
+      write.patientId,
+      write.kind,
+      provenance.organisationId,
+      write.key,
+    ) as ItemRow | undefined;
+    if (current === undefined) {
+      const info = this.q(
+        `INSERT INTO record_item (patient_id, kind, organisation_id, key, parent_key, label, version, deleted, effective_at,
+           team_id, on_behalf_of, chain, author, sender_id, journal_id, control_id, message_type, entered_at, payload)
+         VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(write.patientId, write.kind, provenance.organisationId, write.key, parentKey, write.label, deleted, effectiveAt, ...provArgs(provenance), payload);
+      const id = Number(info.lastInsertRowid);
+      this.insertVersion(id, 1, deleted, write.label, effectiveAt, provenance, payload);
+      return { item: this.getItemById(id)!, outcome: 'created' };
+    }
+    if (current.payload === payload && current.label === write.label && current.effective_at === effectiveAt && current.deleted === deleted && current.parent_key === parentKey) {
+      return { item: itemOf(current), outcome: 'unchanged' };
+    }
+    const version = current.version + 1;
+    this.q(
+      `UPDATE record_item SET parent_key = ?, label = ?, version = ?, deleted = ?, effective_at = ?,
+         team_id = ?, on_behalf_of = ?, chain = ?, author = ?, sender_id = ?, journal_id = ?, control_id = ?, message_type = ?, entered_at = ?, payload = ?
+       WHERE id = ?`,
+    ).run(parentKey, write.label, version, deleted, effectiveAt, ...provArgs(provenance), payload, current.id);
+    this.insertVersion(current.id, version, deleted, write.label, effectiveAt, provenance, payload);
+    return { item: this.getItemById(current.id)!, outcome: 'updated' };
+  }
+
+  private insertVersion(itemId: number, version: number, deleted: number, label: RecordLabel | null, effectiveAt: string | null, provenance: Provenance, payload: string): void {
+    this.q('INSERT INTO record_item_version (item_id, version, deleted, label, effective_at, provenance, payload) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+      itemId,
+      version,
+      deleted,
+      label,
+      effectiveAt,
+      JSON.stringify(provenance),
+      payload,
+    );
+  }
+
+  /** {@inheritDoc ItemStore.deleteItem} */
+  deleteItem(itemId: number, provenance: Provenance): void {
+    const current = this.q('SELECT * FROM record_item WHERE id = ?').get(itemId) as ItemRow | undefined;
+    if (current === undefined || current.deleted === 1) return;
+    const version = current.version + 1;
+    this.q(
+      `UPDATE record_item SET version = ?, deleted = 1, team_id = ?, on_behalf_of = ?, chain = ?, author = ?, sender_id = ?,
+         journal_id = ?, control_id = ?, message_type = ?, entered_at = ? WHERE id = ?`,
+    ).run(version, ...provArgs(provenance), itemId);
+    this.insertVersion(itemId, version, 1, current.label, current.effective_at, provenance, current.payload);
+  }
+
+  /** {@inheritDoc ItemStore.replaceList} */
+  replaceList(patientId: string, kind: ItemKind, writes: ItemWrite[], provenance: Provenance): void {
+    const keep = new Set<string>();
+    for (const w of writes) {
+      keep.add(w.key);
+      this.putItem({ ...w, patientId, kind }, provenance);
+    }
+    const rows = this.q('SELECT id, key FROM record_item WHERE patient_id = ? AND kind = ? AND organisation_id = ? AND deleted = 0').all(
+      patientId,
+      kind,
+      provenance.organisationId,
+    ) as { id: number; key: string }[];
+    for (const r of rows) if (!keep.has(r.key)) this.deleteItem(r.id, provenance);
+  }
+
+  /** {@inheritDoc ItemStore.history} */
+  history(itemId: number): ItemVersion[] {
+    const rows = this.q('SELECT version, deleted, label, effective_at, provenance, payload FROM record_item_version WHERE item_id = ? ORDER BY version').all(itemId) as VersionRow[];
+    return rows.map((r) => ({
+      version: r.version,
+      deleted: r.deleted === 1,
+      label: r.label,
+      effectiveAt: r.effective_at,
+      provenance: JSON.parse(r.provenance) as Provenance,
+      payload: JSON.parse(r.payload) as Record<string, unknown>,
+    }));
+  }
+
+  // ---------------------------------------------------------------- patients
+
+  /** Create an empty patient (no demographics yet); returns its id. */
+  createPatient(provenance?: Pick<Provenance, 'organisationId' | 'journalId'>): string {
+    const id = this.newId();
+    this.q('INSERT INTO record_patient (id, created_at, created_by_org, created_journal_id) VALUES (?, ?, ?, ?)').run(
+      id,
+      this.nowIso(),
+      provenance?.organisationId ?? null,
+      provenance?.journalId ?? null,
+    );
+    return id;
+  }
+
+  /** A patient row as stored (merged ones included), or undefined. */
+  getPatient(patientId: string): PatientRecord | undefined {
+    const r = this.q('SELECT id, created_at, entered_at, version, demographics, merged_into FROM record_patient WHERE id = ?').get(patientId) as PatientRow | undefined;
+    if (r === undefined) return undefined;
+    return {
+      id: r.id,
+      createdAt: r.created_at,
+      enteredAt: r.entered_at,
+      version: r.version,
+      demographics: r.version === 0 ? null : (JSON.parse(r.demographics) as Demographics),
+      mergedInto: r.merged_into,
+    };
+  }
+
+  /** Follow merge links to the surviving record; undefined when the patient does not exist. */
+  survivorOf(patientId: string): string | undefined {
+    let id = patientId;
+    for (let depth = 0; depth < MAX_MERGE_DEPTH; depth++) {
+      const r = this.q('SELECT merged_into FROM record_patient WHERE id = ?').get(id) as { merged_into: string | null } | undefined;
+      if (r === undefined) return undefined;
+      if (r.merged_into === null) return id;
+      id = r.merged_into;
+    }
+    throw new Error('merge chain too long (cycle?)');
+  }
+
+  /** Write a new demographics version with its provenance (entered time = provenance.enteredAt). */
+  putDemographics(patientId: string, demographics: Demographics, provenance: Provenance): number {
+    const r = this.q('SELECT version FROM record_patient WHERE id = ?').get(patientId) as { version: number } | undefined;
+    if (r === undefined) throw new Error(`no patient ${patientId}`);
+    const version = r.version + 1;
+    const json = JSON.stringify(demographics);
+    this.q('UPDATE record_patient SET version = ?, demographics = ?, entered_at = ? WHERE id = ?').run(version, json, provenance.enteredAt, patientId);
+    this.q('INSERT INTO record_patient_version (patient_id, version, demographics, provenance) VALUES (?, ?, ?, ?)').run(patientId, version, json, JSON.stringify(provenance));
+    return version;
+  }
+
+  /** Every demographics version, oldest first. */
+  demographicsHistory(patientId: string): { version: number; demographics: Demographics; provenance: Provenance }[] {
+    const rows = this.q('SELECT version, demographics, provenance FROM record_patient_version WHERE patient_id = ? ORDER BY version').all(patientId) as {
+      version: number;
+      demographics: string;
+      provenance: string;
+    }[];
+    return rows.map((r) => ({ version: r.version, demographics: JSON.parse(r.demographics) as Demographics, provenance: JSON.parse(r.provenance) as Provenance }));
+  }
+
+  // ---------------------------------------------------------------- identifiers
+
+  /** The active identifier with this kind/system/value, or undefined. */
+  findIdentifier(kind: IdentifierKind, system: string, value: string): PatientIdentifier | undefined {
+    const r = this.q('SELECT * FROM record_identifier WHERE kind = ? AND system = ? AND value = ? AND active = 1').get(kind, system, value) as IdentifierRow | undefined;
+    return r === undefined ? undefined : identifierOf(r);
+  }
+
+  /** A patient's identifiers (active ones unless `includeInactive`). */
+  identifiers(patientId: string, includeInactive = false): PatientIdentifier[] {
+    const rows = this.q(`SELECT * FROM record_identifier WHERE patient_id = ?${includeInactive ? '' : ' AND active = 1'} ORDER BY id`).all(patientId) as IdentifierRow[];
+    return rows.map(identifierOf);
+  }
+
+  /** Add an active identifier (the caller checked it is unused). */
+  addIdentifier(
+    patientId: string,
+    identifier: { kind: IdentifierKind; system: string; value: string; status?: string | null },
+    provenance?: Pick<Provenance, 'organisationId' | 'journalId'>,
+  ): PatientIdentifier {
+    const info = this.q(
+      'INSERT INTO record_identifier (patient_id, kind, system, value, status, organisation_id, journal_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ).run(patientId, identifier.kind, identifier.system, identifier.value, identifier.status ?? null, provenance?.organisationId ?? null, provenance?.journalId ?? null, this.nowIso());
+    return identifierOf(this.q('SELECT * FROM record_identifier WHERE id = ?').get(Number(info.lastInsertRowid)) as IdentifierRow);
+  }
+
+  /** Update the NHS number status of an identifier (as last sent). */
+  setIdentifierStatus(identifierId: number, status: string | null): void {
+    this.q('UPDATE record_identifier SET status = ? WHERE id = ?').run(status, identifierId);
+  }
+
+  /** Deactivate an identifier (replaced, e.g. a changed email): kept, no longer matched. */
+  deactivateIdentifier(identifierId: number): void {
+    this.q('UPDATE record_identifier SET active = 0, deactivated_at = ? WHERE id = ?').run(this.nowIso(), identifierId);
+  }
+
+  // ---------------------------------------------------------------- configuration
+
+  /** Add a local identifier type; `teamId` null for the whole organisation, `authority` `*` for any. */
+  addLocalIdType(input: { organisationId: string; teamId?: string | null; authority: string; typeCode: string }): LocalIdType {
+    if (input.typeCode === '') throw new TributaryError('ADMIN_INVALID', { field: 'typeCode', reason: 'a local identifier type needs a type code (PID-3.5)' });
+    if (input.authority === '') throw new TributaryError('ADMIN_INVALID', { field: 'authority', reason: 'a local identifier type needs an authority (PID-3.4) or *' });
+    const dup = this.q('SELECT 1 FROM record_local_id_type WHERE organisation_id = ? AND team_id = ? AND authority = ? AND type_code = ?').get(
+      input.organisationId,
+      input.teamId ?? '',
+      input.authority,
+      input.typeCode,
+    );
+    if (dup !== undefined) throw new TributaryError('ADMIN_DUPLICATE', { what: 'local identifier type', id: `${input.authority}^${input.typeCode}` });
+    const info = this.q('INSERT INTO record_local_id_type (organisation_id, team_id, authority, type_code, created_at) VALUES (?, ?, ?, ?, ?)').run(
+      input.organisationId,
+      input.teamId ?? '',
+      input.authority,
+      input.typeCode,
+      this.nowIso(),
+    );
+    return { id: Number(info.lastInsertRowid), organisationId: input.organisationId, teamId: input.teamId ?? null, authority: input.authority, typeCode: input.typeCode };
+  }
+
+  /** Local identifier types of an organisation (all of its teams' included); all when no id. */
+  listLocalIdTypes(organisationId?: string): LocalIdType[] {
+    const rows = (
+      organisationId === undefined
+        ? this.q('SELECT * FROM record_local_id_type ORDER BY id').all()
+        : this.q('SELECT * FROM record_local_id_type WHERE organisation_id = ? ORDER BY id').all(organisationId)
+    ) as LocalTypeRow[];
+    return rows.map((r) => ({ id: r.id, organisationId: r.organisation_id, teamId: r.team_id === '' ? null : r.team_id, authority: r.authority, typeCode: r.type_code }));
+  }
+
+  /** Remove a local identifier type; false when none had this id. Stored identifiers stay. */
+  removeLocalIdType(id: number): boolean {
+    return this.q('DELETE FROM record_local_id_type WHERE id = ?').run(id).changes > 0;
+  }
+
+  /** Set (insert or replace) a code → label mapping. */
+  setLabelMapping(mapping: LabelMapping): void {
+    this.q(
+      'INSERT INTO record_label_mapping (organisation_id, source, code, label, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (organisation_id, source, code) DO UPDATE SET label = excluded.label',
+    ).run(mapping.organisationId, mapping.source, mapping.code, mapping.label, this.nowIso());
+  }
+
+  /** Label mappings of an organisation (all when no id). */
+  listLabelMappings(organisationId?: string): LabelMapping[] {
+    const rows = (
+      organisationId === undefined
+        ? this.q('SELECT * FROM record_label_mapping ORDER BY organisation_id, source, code').all()
+        : this.q('SELECT * FROM record_label_mapping WHERE organisation_id = ? ORDER BY source, code').all(organisationId)
+    ) as { organisation_id: string; source: LabelSource; code: string; label: RecordLabel }[];
+    return rows.map((r) => ({ organisationId: r.organisation_id, source: r.source, code: r.code, label: r.label }));
+  }
+
+  /** Remove a mapping; false when there was none. */
+  removeLabelMapping(organisationId: string, source: LabelSource, code: string): boolean {
+    return this.q('DELETE FROM record_label_mapping WHERE organisation_id = ? AND source = ? AND code = ?').run(organisationId, source, code).changes > 0;
+  }
+
+  /** The mapped label for a code, or undefined. */
+  mappedLabel(organisationId: string, source: LabelSource, code: string): RecordLabel | undefined {
+    const r = this.q('SELECT label FROM record_label_mapping WHERE organisation_id = ? AND source = ? AND code = ?').get(organisationId, source, code) as { label: RecordLabel } | undefined;
+    return r?.label;
+  }
+
+  // ---------------------------------------------------------------- merges
+
+  /**
+   * Merge `mergedId` into `survivorId`: link the merged record to the survivor and move its items
+   * (those whose key the survivor already has for the same organisation stay behind, hidden with the
+   * merged record: the survivor's own copy wins). Returns the merge row.
+   */
+  merge(survivorId: string, mergedId: string, provenance: Provenance): MergeRecord {
+    const info = this.q('INSERT INTO record_merge (survivor_id, merged_id, provenance, merged_at) VALUES (?, ?, ?, ?)').run(survivorId, mergedId, JSON.stringify(provenance), this.nowIso());
+    const mergeId = Number(info.lastInsertRowid);
+    this.q(
+      `INSERT INTO record_merge_item (merge_id, item_id)
+       SELECT ?, m.id FROM record_item m
+       WHERE m.patient_id = ? AND NOT EXISTS (
+         SELECT 1 FROM record_item s WHERE s.patient_id = ? AND s.kind = m.kind AND s.organisation_id = m.organisation_id AND s.key = m.key)`,
+    ).run(mergeId, mergedId, survivorId);
+    this.q('UPDATE record_item SET patient_id = ? WHERE id IN (SELECT item_id FROM record_merge_item WHERE merge_id = ?)').run(survivorId, mergeId);
+    this.q('UPDATE record_patient SET merged_into = ? WHERE id = ?').run(survivorId, mergedId);
+    return this.getMerge(mergeId)!;
+  }
+
+  /** A merge by id. */
+  getMerge(mergeId: number): MergeRecord | undefined {
+    const r = this.q('SELECT * FROM record_merge WHERE id = ?').get(mergeId) as MergeRow | undefined;
+    return r === undefined ? undefined : this.mergeOf(r);
+  }
+
+  /** Merges where the patient is the survivor or the merged record, oldest first. */
+  listMerges(patientId: string): MergeRecord[] {
+    return (this.q('SELECT * FROM record_merge WHERE survivor_id = ? OR merged_id = ? ORDER BY id').all(patientId, patientId) as MergeRow[]).map((r) => this.mergeOf(r));
+  }
+
+  /** The active (not unmerged) merge that merged this patient away, or undefined. */
+  activeMergeOf(mergedId: string): MergeRecord | undefined {
+    const r = this.q('SELECT * FROM record_merge WHERE merged_id = ? AND unmerged_at IS NULL ORDER BY id DESC LIMIT 1').get(mergedId) as MergeRow | undefined;
+    return r === undefined ? undefined : this.mergeOf(r);
+  }
+
+  private mergeOf(r: MergeRow): MergeRecord {
+    const moved = (this.q('SELECT item_id FROM record_merge_item WHERE merge_id = ? ORDER BY item_id').all(r.id) as { item_id: number }[]).map((x) => x.item_id);
+    return {
+      id: r.id,
+      survivorId: r.survivor_id,
+      mergedId: r.merged_id,
+      provenance: JSON.parse(r.provenance) as Provenance,
+      mergedAt: r.merged_at,
+      unmergedAt: r.unmerged_at,
+      unmergedBy: r.unmerged_by,
+      unmergeReason: r.unmerge_reason,
+      movedItemIds: moved,
+    };
+  }
+
+  /**
+   * Undo a merge: move the moved items back (those still on the survivor), clear the link, mark the
+   * merge unmerged. Items the survivor received after the merge stay with the survivor.
+   */
+  unmerge(mergeId: number, by: string, reason: string): MergeRecord {
+    const m = this.getMerge(mergeId);
+    if (m === undefined) throw new Error(`no merge ${mergeId}`);
+    this.q(
+      `UPDATE record_item SET patient_id = ?
+       WHERE patient_id = ? AND id IN (SELECT item_id FROM record_merge_item WHERE merge_id = ?)`,
+    ).run(m.mergedId, m.survivorId, mergeId);
+    this.q('UPDATE record_patient SET merged_into = NULL WHERE id = ? AND merged_into = ?').run(m.mergedId, m.survivorId);
+    this.q('UPDATE record_merge SET unmerged_at = ?, unmerged_by = ?, unmerge_reason = ? WHERE id = ?').run(this.nowIso(), by, reason, mergeId);
+    return this.getMerge(mergeId)!;
+  }
+
+  // ---------------------------------------------------------------- review queue
+
+  /** Queue a message for review; returns its id. */
+  addReview(input: { reason: ReviewReason; detail: string; candidates: string[]; message: string; provenance: Omit<Provenance, 'author'> }): number {
+    const p = input.provenance;
+    const info = this.q(
+      'INSERT INTO record_review (created_at, organisation_id, team_id, reason, detail, candidates, message, provenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ).run(this.nowIso(), p.organisationId, p.teamId, input.reason, input.detail, JSON.stringify(input.candidates), input.message, JSON.stringify(p));
+    return Number(info.lastInsertRowid);
+  }
+
+  /** A review entry, or undefined. */
+  getReview(id: number): ReviewItem | undefined {
+    const r = this.q('SELECT * FROM record_review WHERE id = ?').get(id) as ReviewRow | undefined;
+    return r === undefined ? undefined : reviewOf(r);
+  }
+
+  /** Review entries, oldest first, optionally by organisation and status. */
+  listReviews(filter: { organisationId?: string; status?: ReviewItem['status'] } = {}): ReviewItem[] {
+    const rows = this.q(
+      'SELECT * FROM record_review WHERE (@org IS NULL OR organisation_id = @org) AND (@status IS NULL OR status = @status) ORDER BY id',
+    ).all({ org: filter.organisationId ?? null, status: filter.status ?? null }) as ReviewRow[];
+    return rows.map(reviewOf);
+  }
+
+  /** Close a review entry (only an open one: returns false otherwise). */
+  closeReview(id: number, outcome: { status: 'applied' | 'dismissed'; by: string; note: string; patientId: string | null }): boolean {
+    return (
+      this.q("UPDATE record_review SET status = ?, resolved_at = ?, resolved_by = ?, resolution_note = ?, resolved_patient_id = ? WHERE id = ? AND status = 'open'").run(
+        outcome.status,
+        this.nowIso(),
+        outcome.by,
+        outcome.note,
+        outcome.patientId,
+        id,
+      ).changes > 0
+    );
+  }
+}
