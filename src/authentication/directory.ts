@@ -105,6 +105,8 @@ interface Snapshot {
   sendersById: Map<string, LiveSender>;
   credentials: Map<string, LiveCredential>;
   grants: PartnerGrant[];
+  /** Senders with no credential in force and no TLS identity: known by address alone. */
+  addressOnly: LiveSender[];
 }
 interface CacheEntry {
   username: string;
@@ -186,7 +188,9 @@ export class SenderDirectory {
         c.secrets.push({ hash, expiresAt: r.expires_at });
       }
       const grants = (db.prepare('SELECT * FROM partner_grant WHERE revoked_at IS NULL').all() as Parameters<typeof rows.grant>[0][]).map(rows.grant);
+      const withCredentials = new Set([...credentials.values()].map((c) => c.senderId));
       return {
+        addressOnly: senders.filter((x) => x.tlsKeys.size === 0 && !withCredentials.has(x.record.id)),
         generation,
         orgs,
         teams,
@@ -383,10 +387,7 @@ export class SenderDirectory {
     if (!a) return undefined;
     const snap = this.snapshot();
     let best: { s: LiveSender; bits: number } | undefined;
-    const withCredentials = new Set<string>();
-    for (const c of snap.credentials.values()) withCredentials.add(c.senderId);
-    for (const s of snap.senders) {
-      if (s.tlsKeys.size > 0 || withCredentials.has(s.record.id)) continue;
+    for (const s of snap.addressOnly) {
       for (const c of s.cidrs) {
         if (!allowlistContains([c], a)) continue;
         const bits = c.prefix;

@@ -118,6 +118,7 @@ export function buildCli(argv: string[], io: CliIO, finish: (code: number) => vo
           .positional('paths', { type: 'string', array: true, demandOption: true })
           .option('to', { type: 'string', describe: 'HOST:PORT of a running engine' })
           .option('data', { type: 'string', describe: 'data directory to ingest into, without a server' })
+          .option('sender', { type: 'string', requiresArg: true, describe: 'with --data: the sender id the messages came from [default: the only sender]' })
           .option('rate', { type: 'number', requiresArg: true, default: 0, describe: 'at most N messages per second (0 = no limit)' })
           .option('window', { type: 'number', requiresArg: true, default: 16, describe: 'messages in flight at once' })
           .option('dry-run', { type: 'boolean', default: false, describe: 'read and parse only; send nothing' })
@@ -132,7 +133,7 @@ export function buildCli(argv: string[], io: CliIO, finish: (code: number) => vo
       (a) =>
         void run(() =>
           runReplay(
-            { paths: a.paths as string[], to: a.to, data: a.data, rate: a.rate, window: a.window, dryRun: a['dry-run'], state: a.state, fresh: a.fresh, timeoutMs: a['timeout-ms'] },
+            { paths: a.paths as string[], to: a.to, data: a.data, sender: a.sender, rate: a.rate, window: a.window, dryRun: a['dry-run'], state: a.state, fresh: a.fresh, timeoutMs: a['timeout-ms'] },
             io,
           ),
         ),

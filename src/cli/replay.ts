@@ -19,9 +19,10 @@ import { MllpClient } from '../interfaces/mllp-client.js';
 import { Ingestor } from '../ingest/ingest.js';
 import { collectMessageFiles, countMessages, readMessageFile, type FileMessage } from '../ingest/message-files.js';
 import { Journal } from '../journal/journal.js';
-import { databasePath } from '../engine/engine.js';
+import { createPipeline, databasePath } from '../engine/engine.js';
+import { SenderStore } from '../authentication/index.js';
 import { silentLogger } from '../log.js';
-import { errorMessage, isTributaryError } from '../errors.js';
+import { TributaryError, errorMessage, isTributaryError } from '../errors.js';
 import { EXIT, parseHostPort, readAck, type CliIO } from './common.js';
 
 /** Flags of `tributary replay`. */
@@ -29,6 +30,8 @@ export interface ReplayArgs {
   paths: string[];
   to?: string;
   data?: string;
+  /** With `data`: the sender the messages are journaled as (default: the directory's only sender). */
+  sender?: string;
   /** Messages per second at most; 0 = as fast as possible. */
   rate: number;
   dryRun: boolean;
@@ -81,13 +84,37 @@ async function mllpSink(to: string, timeoutMs: number): Promise<Sink> {
   };
 }
 
-function dataSink(dataDir: string): Sink {
+/**
+ * Straight into a data directory: the same pipeline as the engine (senders, record, journal). The
+ * messages are journaled as sent by `--sender` (the one sender of the directory when there is
+ * only one, e.g. the first-run demo sender).
+ */
+function dataSink(dataDir: string, senderId: string | undefined): Sink {
   const journal = Journal.open({ file: databasePath(dataDir) });
-  const ingestor = new Ingestor({ journal, logger: silentLogger });
+  let sender: string;
+  let ingestor: Ingestor;
+  try {
+    const pipeline = createPipeline({ journal, logger: silentLogger });
+    const senders = new SenderStore(journal.database).listSenders().filter((s) => s.enabled);
+    if (senderId !== undefined) {
+      if (!senders.some((s) => s.id === senderId)) throw new TributaryError('CLI_USAGE', { reason: `--sender ${senderId}: no enabled sender with that id in ${dataDir}` });
+      sender = senderId;
+    } else if (senders.length === 1) {
+      sender = senders[0]!.id;
+    } else {
+      throw new TributaryError('CLI_USAGE', {
+        reason: `${dataDir} has ${senders.length} enabled senders: name the one these messages came from with --sender ID`,
+      });
+    }
+    ingestor = pipeline.ingestor;
+  } catch (e) {
+    journal.close();
+    throw e;
+  }
   return {
     submit: (m) =>
       new Promise((resolve) => {
-        ingestor.submitFrame(m.bytes, { interface: 'replay', connectionId: null, remoteAddress: null, remotePort: null }, (r) =>
+        ingestor.submitFrame(m.bytes, { interface: 'replay', connectionId: null, remoteAddress: null, remotePort: null, senderId: sender }, (r) =>
           resolve({ code: r.ackCode, duplicate: r.status === 'duplicate' }),
         );
       }),
@@ -145,7 +172,7 @@ export async function runReplay(args: ReplayArgs, io: CliIO): Promise<number> {
   for (let f = 0; f < files.length; f++) for (let i = 0; i < counts[f]!; i++) if (done.has(key(files[f]!, i))) summary.skipped++;
   if (summary.skipped > 0) io.stderr.write(`resuming: ${summary.skipped} messages already replayed (state ${stateFile})\n`);
 
-  const sink = args.to ? await mllpSink(args.to, args.timeoutMs) : dataSink(args.data!);
+  const sink = args.to ? await mllpSink(args.to, args.timeoutMs) : dataSink(args.data!, args.sender);
   const started = Date.now();
   const tty = !!io.stderr.isTTY;
   let lastDraw = 0;

@@ -54,6 +54,35 @@ function loadTls(config: Config): MllpTlsOptions | undefined {
   };
 }
 
+/** Options of {@link createPipeline}. */
+export interface PipelineOptions {
+  journal: Journal;
+  logger: Logger;
+  /** Declared access configuration (the config file's `access`). */
+  declared?: unknown;
+  /** MSH-3/4 of our ACKs. */
+  ack?: { sendingApplication: string; sendingFacility: string };
+}
+
+/**
+ * The message path behind every interface: senders (with the first-run defaults), the record, and
+ * the ingestor that ties them to the journal. The engine and `replay --data` build it the same way.
+ */
+export function createPipeline(options: PipelineOptions): { senders: SenderWiring; record: RecordService; ingestor: Ingestor } {
+  const { journal, logger } = options;
+  const senders = setupSenders({ journal, logger, declared: options.declared });
+  const record = createRecordService(journal.database, senders.directory);
+  const ingestor = new Ingestor({
+    journal,
+    logger,
+    gate: senders.gate,
+    record,
+    sendingApplication: options.ack?.sendingApplication,
+    sendingFacility: options.ack?.sendingFacility,
+  });
+  return { senders, record, ingestor };
+}
+
 /** Start the engine described by `config`. */
 export async function startEngine(config: Config, logger: Logger): Promise<Engine> {
   const tlsOptions = loadTls(config);
@@ -64,22 +93,13 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     logger,
   });
   let senders: SenderWiring;
-  let record: RecordService;
+  let ingestor: Ingestor;
   try {
-    senders = setupSenders({ journal, logger, declared: config.access });
-    record = createRecordService(journal.database, senders.directory);
+    ({ senders, ingestor } = createPipeline({ journal, logger, declared: config.access, ack: config.ack }));
   } catch (e) {
     journal.close();
     throw e;
   }
-  const ingestor = new Ingestor({
-    journal,
-    logger,
-    gate: senders.gate,
-    record,
-    sendingApplication: config.ack.sendingApplication,
-    sendingFacility: config.ack.sendingFacility,
-  });
   let mllp: MllpListener | undefined;
   let http: HttpServerHandle | undefined;
   try {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { BIN, ROOT, runCli, spawnEngine, tempDir } from '../helpers/engine.js';
 import { adtA01 } from '../helpers/messages.js';
+import { Journal } from '../../src/journal/journal.js';
 
 async function engineFor(t: import('ava').ExecutionContext) {
   const dataDir = tempDir(t);
@@ -277,4 +278,34 @@ test('replay on a terminal shows a progress bar and honours --rate', async (t) =
   t.regex(r.out, /\[#{30}\] 20\/20/);
   t.regex(r.out, /replayed 20 of 20 messages from 20 files: AA 20/);
   t.true(elapsed >= 380, `20 messages at 50/s take at least 0.38 s (took ${elapsed} ms)`);
+});
+
+test('replay --data goes through senders and the record; with several senders it asks for --sender', async (t) => {
+  const data = tempDir(t);
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'a.hl7'), adtA01('RD-1') + adtA01('RD-2', { visit: 'VIS0002' }));
+  const first = await runCli(['replay', dir, '--data', data, '--fresh']);
+  t.is(first.code, 0, first.stderr);
+  t.is((await runCli(['admin', 'org', 'add', '--id', 'lab', '--name', 'Lab', '--data', data])).code, 0);
+  t.is((await runCli(['admin', 'sender', 'add', '--id', 'lab-feed', '--org', 'lab', '--name', 'Lab feed', '--allow', '10.0.0.0/8', '--data', data])).code, 0);
+  const ambiguous = await runCli(['replay', dir, '--data', data, '--fresh']);
+  t.is(ambiguous.code, 2);
+  t.is(ambiguous.stderr, `tributary: ${data} has 2 enabled senders: name the one these messages came from with --sender ID\n`);
+  const named = await runCli(['replay', dir, '--data', data, '--fresh', '--sender', 'lab-feed']);
+  t.is(named.code, 0, 'the patient exists now (the demo sender created it): the lab adds its own encounters');
+  const journal = Journal.open({ file: join(data, 'tributary.db'), readonly: true });
+  t.teardown(() => journal.close());
+  t.deepEqual(journal.list({ withRaw: false }).map((r) => [r.controlId, r.sender, r.status]), [
+    ['RD-1', 'demo-loopback', 'accepted'],
+    ['RD-2', 'demo-loopback', 'accepted'],
+    ['RD-1', 'lab-feed', 'accepted'],
+    ['RD-2', 'lab-feed', 'accepted'],
+  ]);
+  const encounters = journal.database.prepare("SELECT organisation_id, key FROM record_item WHERE kind = 'encounter' ORDER BY id").all();
+  t.deepEqual(encounters, [
+    { organisation_id: 'demo', key: 'VIS0001' },
+    { organisation_id: 'demo', key: 'VIS0002' },
+    { organisation_id: 'lab', key: 'VIS0001' },
+    { organisation_id: 'lab', key: 'VIS0002' },
+  ]);
 });
