@@ -46,7 +46,7 @@ export interface DocumentPayload {
   parentDocumentNumber: string | null;
   /** The TX/FT/ST OBX lines joined by `\n`; null when there are none. → `content.attachment` (`text/plain`, `data`). */
   text: string | null;
-  /** The encapsulated OBX-5 (ED) content, stored in the attachment store; null when none. → `content.attachment` (`contentType`, `size`, `hash`, `url`). */
+  /** The encapsulated OBX-5 (ED) content, stored in the attachment store; null when none. → `content.attachment` (`contentType`, `size`, `url`; the SHA-256 as an extension). */
   attachment: AttachmentRef | null;
 }
 

@@ -28,6 +28,6 @@ export { MERGE_TYPES, type UnmergeInput, unmerge } from './merge.js';
 export { ReviewQueue, type ReviewResolution } from './review.js';
 export { type ApplyInput, type ApplyOutcome, RecordService, type RecordServiceOptions, UPDATE_TYPES } from './service.js';
 export { ENCOUNTER_HANDLERS, type EncounterEvent, type EncounterPayload } from './encounters.js';
-export { APPOINTMENT_HANDLERS, type AppointmentPayload } from './appointments.js';
-export { RESULT_HANDLERS, type ReportPayload, type ResultPayload } from './results.js';
+export { APPOINTMENT_HANDLERS, type AppointmentPayload, type Clinician } from './appointments.js';
+export { RESULT_HANDLERS, type AttachmentRef, type CodedValue, type ReportPayload, type ResultPayload } from './results.js';
 export { DOCUMENT_HANDLERS, type DocumentPayload } from './documents.js';

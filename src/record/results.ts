@@ -42,7 +42,7 @@ export interface CodedValue {
 export interface AttachmentRef {
   /** Attachment id in the store (`AttachmentStore.read(id)`). */
   attachmentId: number;
-  /** Hex SHA-256 of the bytes. → FHIR `Attachment.hash` (base64 of the same digest). */
+  /** Hex SHA-256 of the bytes (an extension in FHIR: R4 `Attachment.hash` is SHA-1, set only when the bytes are inlined). */
   sha256: string;
   /** Bytes. → `Attachment.size`. */
   size: number;
