@@ -1,14 +1,28 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * Cost of channel steps per message: plain parse only; parse + 5 declarative steps; parse + 5
- * declarative steps + 1 script step (node:vm context with a time limit). Run:
- *   node --import=tsx bench/channel-steps.ts
+ * Cost of channel steps per message, wall time and process CPU (all threads: the script worker's
+ * CPU is server CPU too):
+ *   - parse only;
+ *   - parse + 5 declarative steps + encode;
+ *   - the same + 1 script step in the script worker (the default executor);
+ *   - the same + 1 script step inline under vm's `timeout` (the previous way);
+ * then the cost of a timeout: how long the looping message takes beyond its limit, and the next
+ * message (which may wait for the replacement worker). Prints a markdown table. Run:
+ *   node --import=tsx bench/channel-steps.ts            (N=50000 messages per row by default)
+ * or, against the compiled code: npm run build && node --import=tsx bench/channel-steps.ts --dist
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadChannels, runChannel, type Channel } from '../src/channels/index.js';
-import { Hl7Message } from '../src/hl7/index.js';
+import type * as ChannelsApi from '../src/channels/index.js';
+import type * as Hl7Api from '../src/hl7/index.js';
+
+const dist = process.argv.includes('--dist');
+const channels = (await import(dist ? '../dist/channels/index.js' : '../src/channels/index.js')) as typeof ChannelsApi;
+const { Hl7Message } = (await import(dist ? '../dist/hl7/index.js' : '../src/hl7/index.js')) as typeof Hl7Api;
+const { InlineScriptExecutor, WorkerScriptExecutor, loadChannels, runChannel } = channels;
+type Channel = ChannelsApi.Channel;
+type ScriptExecutor = ChannelsApi.ScriptExecutor;
 
 const MESSAGE =
   'MSH|^~\\&|PAS|RXX|TRIBUTARY|TRIBUTARY|20250314081530||ADT^A01^ADT_A01|C1|P|2.5.1\r' +
@@ -24,43 +38,80 @@ const STEPS = `  - { type: set, path: PID-3.4, value: NHS }
   - { type: drop-segment, segment: ZXX }
 `;
 
-function channel(dir: string, name: string, steps: string): Channel {
-  const d = join(dir, name);
-  rmSync(d, { recursive: true, force: true });
-  writeFileSync(join(dir, 's.js'), "export default function (msg, ctx) { msg.set('PV1-3.2', ctx.lookup('services', msg.get('PV1-10'), 'GEN')); }\n");
+const SCRIPT = "export default function (msg, ctx) { if (msg.get('PID-5.1') === 'LOOP') { while (true) {} } msg.set('PV1-3.2', ctx.lookup('services', msg.get('PV1-10'), 'GEN')); }\n";
+
+function channel(dir: string, name: string, steps: string, executor?: ScriptExecutor): Channel {
+  writeFileSync(join(dir, 's.js'), SCRIPT);
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, `name: ${name}\nsource: { types: ['ADT^*'] }\ntables: { services: { PSY: MENTAL_HEALTH } }\ntransform:\n${steps}`);
-  const [c] = loadChannels(dir).filter((x) => x.name === name);
+  const [c] = loadChannels(dir, executor ? { executor } : {}).filter((x) => x.name === name);
   rmSync(file);
   return c!;
 }
 
-function measure(label: string, fn: () => void, n: number): void {
-  for (let i = 0; i < Math.min(n, 20_000); i++) fn(); // warm up
+interface Row {
+  label: string;
+  wall: number;
+  cpu: number;
+}
+
+function measure(label: string, fn: () => void, n: number): Row {
+  for (let i = 0; i < Math.min(n, 5_000); i++) fn(); // warm up
+  const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) fn();
-  const us = Number(process.hrtime.bigint() - t0) / 1000 / n;
-  console.log(`${label.padEnd(40)} ${us.toFixed(2).padStart(8)} µs/message  (${n} messages)`);
+  const wall = Number(process.hrtime.bigint() - t0) / 1000 / n;
+  const c = process.cpuUsage(c0);
+  return { label, wall, cpu: (c.user + c.system) / n };
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'tributary-bench-channels-'));
+const worker = new WorkerScriptExecutor();
 try {
-  const declarative = channel(dir, 'declarative', STEPS);
-  const scripted = channel(dir, 'scripted', STEPS + '  - { type: script, file: s.js }\n');
   const sender = { interface: 'mllp' };
-  const n = Number(process.env.N ?? 200_000);
-  const check = runChannel(scripted, Hl7Message.parse(MESSAGE), { sender });
-  if (check.result !== 'pass' || check.message.get('PV1-3.2') !== 'GEN') throw new Error(`bench channel broken: ${JSON.stringify(check)}`);
-  console.log(`node ${process.version}, ${MESSAGE.length}-byte ADT^A01`);
-  measure('parse only', () => void Hl7Message.parse(MESSAGE).messageType, n);
-  measure('parse + 5 declarative steps + encode', () => {
-    const out = runChannel(declarative, Hl7Message.parse(MESSAGE), { sender });
+  const declarative = channel(dir, 'declarative', STEPS);
+  const scripted = channel(dir, 'scripted', STEPS + '  - { type: script, file: s.js }\n', worker);
+  const inline = channel(dir, 'inline', STEPS + '  - { type: script, file: s.js }\n', new InlineScriptExecutor());
+  for (const c of [scripted, inline]) {
+    const check = runChannel(c, Hl7Message.parse(MESSAGE), { sender });
+    if (check.result !== 'pass' || check.message.get('PV1-3.2') !== 'GEN') throw new Error(`bench channel broken: ${JSON.stringify(check)}`);
+  }
+  const n = Number(process.env.N ?? 50_000);
+  const run = (c: Channel) => () => {
+    const out = runChannel(c, Hl7Message.parse(MESSAGE), { sender });
     if (out.result === 'pass') out.message.toString();
-  }, n);
-  measure('parse + 5 declarative + 1 script + encode', () => {
-    const out = runChannel(scripted, Hl7Message.parse(MESSAGE), { sender });
-    if (out.result === 'pass') out.message.toString();
-  }, n);
+  };
+  const rows = [
+    measure('parse only', () => void Hl7Message.parse(MESSAGE).messageType, n),
+    measure('parse + 5 declarative steps + encode', run(declarative), n),
+    measure('+ 1 script step, script worker (default)', run(scripted), n),
+    measure('+ 1 script step, inline vm `timeout` (before)', run(inline), Math.max(1000, Math.floor(n / 10))),
+  ];
+  // A timeout: the looping message is answered after its limit plus the stop; the next message
+  // waits for whatever is left of the replacement's start.
+  const loop = Hl7Message.parse(MESSAGE.replace('DOE^', 'LOOP^'));
+  const limit = scripted.definition.limits.scriptTimeoutMs;
+  const timeouts: Array<{ looping: number; next: number }> = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    const out = runChannel(scripted, loop, { sender });
+    const t1 = performance.now();
+    if (out.result !== 'error' || out.code !== 'CHANNEL_SCRIPT_TIMEOUT') throw new Error(`expected a timeout: ${JSON.stringify(out)}`);
+    const next = runChannel(scripted, Hl7Message.parse(MESSAGE), { sender });
+    const t2 = performance.now();
+    if (next.result !== 'pass') throw new Error(`the message after a timeout: ${JSON.stringify(next)}`);
+    timeouts.push({ looping: t1 - t0, next: t2 - t1 });
+  }
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  console.log(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ${MESSAGE.length}-byte ADT^A01, N=${n}${dist ? ', dist/' : ', src/ under tsx'}\n`);
+  console.log('| Variant | wall µs/msg | CPU µs/msg (all threads) |');
+  console.log('|---|---:|---:|');
+  for (const r of rows) console.log(`| ${r.label} | ${r.wall.toFixed(2)} | ${r.cpu.toFixed(2)} |`);
+  console.log(
+    `\nTimeout (limit ${limit} ms, median of 5): the looping message takes ${med(timeouts.map((t) => t.looping)).toFixed(1)} ms, ` +
+      `the next one ${med(timeouts.map((t) => t.next)).toFixed(1)} ms (waits for the replacement worker); ${JSON.stringify(worker.stats())}`,
+  );
 } finally {
+  await worker.close();
   rmSync(dir, { recursive: true, force: true });
 }

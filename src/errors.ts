@@ -27,6 +27,7 @@ export const ERROR_CATALOG = define({
   CLI_USAGE: { message: '{reason}', user: true },
   CLI_FILE_UNREADABLE: { message: 'cannot read {file}: {reason}', user: true },
   CLI_BAD_ADDRESS: { message: 'invalid address "{value}": expected HOST:PORT', user: true },
+  CLI_FILE_UNWRITABLE: { message: 'cannot write {file}: {reason}', user: true },
   // --- network listeners ---
   NET_PORT_IN_USE: { message: '{what} port {port} on {host} is already in use', user: true },
   NET_LISTEN_FAILED: { message: 'cannot listen for {what} on {host}:{port}: {reason}', user: true },
@@ -93,6 +94,7 @@ export const ERROR_CATALOG = define({
   RECORD_MERGE_SAME: { message: 'MRG-1 and PID identify the same record', user: true },
   RECORD_REVIEW_CLOSED: { message: 'review item {id} is already {status}', user: true },
   RECORD_NOT_MERGED: { message: 'merge {id} has already been undone', user: true },
+  RECORD_PATIENT_NOT_FOUND: { message: 'no patient record {what}', user: true },
   // --- record: encounters and appointments (ADT A01..A38, SIU) ---
   RECORD_VISIT_NUMBER_MISSING: { message: 'PV1-19.1 (visit number) must be provided', user: true },
   RECORD_VISIT_UNKNOWN: { message: '{trigger} cancels an event of a visit (PV1-19.1) this organisation has not sent', user: true },
@@ -126,6 +128,16 @@ export const ERROR_CATALOG = define({
   CHANNEL_SCRIPT_TIMEOUT: { message: 'channel {channel}, step {step}: script exceeded its time limit of {timeoutMs} ms', user: true },
   CHANNEL_STEP_FAILED: { message: 'channel {channel}, step {step}: {reason}', user: true },
   CHANNEL_TEST_FAILED: { message: '{count} channel test cases failed:\n{failures}', user: true },
+  // destinations and the outbox (recorded on the outbox item; never in an ACK: the sender already has AA)
+  CHANNEL_DESTINATION_UNREACHABLE: { message: 'destination {destination}: cannot connect to {target}: {reason}', user: true },
+  CHANNEL_DESTINATION_TIMEOUT: { message: 'destination {destination}: no answer within {timeoutMs} ms', user: true },
+  CHANNEL_DESTINATION_FAILED: { message: 'destination {destination}: delivery failed: {reason}', user: true },
+  CHANNEL_DESTINATION_ACK_MISMATCH: { message: 'destination {destination}: the ACK is for MSH-10 "{ackControlId}", expected "{controlId}"', user: true },
+  CHANNEL_DESTINATION_REFUSED: { message: 'destination {destination} refused the message: {reason}', user: true },
+  CHANNEL_DESTINATION_GAVE_UP: { message: 'destination {destination}: gave up after {attempts} attempts; last error: {reason}', user: true },
+  OUTBOX_NOT_FOUND: { message: 'no outbox item with id {id}', user: true },
+  OUTBOX_NOT_DEAD: { message: 'outbox item {id} is {status}; only dead items can be retried', user: true },
+  OUTBOX_ORPHANED: { message: 'destination {destination} has {count} pending outbox items but no channel declares it', user: true },
   // --- anything unexpected: answered AE, logged with a stack (no PHI) ---
   INTERNAL: { message: 'unexpected error: {reason}', user: false },
 });

@@ -23,10 +23,24 @@ export {
   type StepDefinition,
   type StepType,
 } from './schema.js';
-export { compileChannels, formatIssue, loadChannels, validateChannels, type Channel, type ChannelIssue, type ChannelLoad } from './load.js';
+export { compileChannels, formatIssue, loadChannels, validateChannels, type Channel, type ChannelIssue, type ChannelLoad, type ChannelLoadOptions } from './load.js';
+export { InlineScriptExecutor, WorkerScriptExecutor, defaultScriptExecutor, type WorkerExecutorStats, type WorkerScriptExecutorOptions } from './executor.js';
 export { compileTypePatterns, route, routingType, sourceMatches, typePatternProblem } from './route.js';
 export { ackModeFor, runChannel, type ChannelOutcome, type RunContext } from './run.js';
 export { ChannelRegistry, type ChannelCounters, type ChannelRegistryOptions, type ReloadResult } from './registry.js';
 export { runChannelTests, type ChannelTestExpectation, type ChannelTestResult } from './testing.js';
-export type { SenderMeta } from './script.js';
+export type { LoadedScript, ScriptExecutor, ScriptLoadOptions, ScriptResult, SenderMeta } from './script.js';
 export type { FilterScript, ScriptContext, ScriptMessage, ScriptSender, TransformScript } from './script-api.js';
+export {
+  Outbox,
+  OUTBOX_STATUSES,
+  destinationKey,
+  migrateOutbox,
+  outboundDestinations,
+  type EnqueueInput,
+  type OutboundDestination,
+  type OutboxCounts,
+  type OutboxItem,
+  type OutboxListFilter,
+  type OutboxStatus,
+} from './outbox.js';

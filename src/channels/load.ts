@@ -29,7 +29,8 @@ import {
   type ConditionDefinition,
   type StepDefinition,
 } from './schema.js';
-import { ScriptSandbox, compileScript } from './script.js';
+import { defaultScriptExecutor } from './executor.js';
+import { compileScript, type LoadedScript, type ScriptExecutor } from './script.js';
 import { compileCondition, compileStep, type CompiledStep, type Condition, type ScriptFactory } from './steps.js';
 
 /** One problem in a channel folder. */
@@ -159,8 +160,8 @@ class FileCheck {
   readonly issues: ChannelIssue[] = [];
   /** Files (relative to the folder) that make up the channel's version. */
   readonly parts = new Map<string, string>();
-  /** Loaded script contexts by step label (`transform[2]`, `filter.any[0]`). */
-  readonly sandboxes = new Map<string, ScriptSandbox>();
+  /** Loaded scripts by step label (`transform[2]`, `filter.any[0]`). */
+  readonly sandboxes = new Map<string, LoadedScript>();
   /** Set once the top level is read: what script contexts are created with. */
   scriptEnv: { channel: string; timeoutMs: number; tables: Record<string, Record<string, string>> } | null = null;
   /** The channel's name, once read (for the duplicate check, even when the file has other problems). */
@@ -169,6 +170,7 @@ class FileCheck {
   constructor(
     readonly found: Found,
     readonly dir: string,
+    readonly executor: ScriptExecutor,
   ) {}
 
   report = (path: string, message: string): void => {
@@ -216,7 +218,7 @@ class FileCheck {
     if (this.scriptEnv === null) return;
     const label = at.replace(/\.(file|script)$/, '');
     try {
-      this.sandboxes.set(label, ScriptSandbox.load(compiled.code, { file: abs, kind, step: label, ...this.scriptEnv }));
+      this.sandboxes.set(label, this.executor.load(compiled.code, { file: abs, kind, step: label, ...this.scriptEnv }));
     } catch (e) {
       // Loads but fails at its top level: throws, loops, exports no function.
       this.report(at, `script ${value}: ${errorMessage(e)}`);
@@ -435,16 +437,25 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
+/** Options of {@link compileChannels} and {@link loadChannels}. */
+export interface ChannelLoadOptions {
+  /** Where scripts run; default {@link defaultScriptExecutor} (one worker thread per process). */
+  executor?: ScriptExecutor;
+}
+
 /**
  * Validate and compile every channel of a folder. Never throws for a problem in the files: every
  * problem is in `issues` (then `channels` holds only the channels without problems).
  */
-export function compileChannels(dir: string): ChannelLoad {
+export function compileChannels(dir: string, options: ChannelLoadOptions = {}): ChannelLoad {
+  // Asked for only when a script loads: a folder without scripts never starts the worker.
+  let executor = options.executor;
+  const scripts: ScriptExecutor = { load: (code, o) => (executor ??= defaultScriptExecutor()).load(code, o) };
   const issues: ChannelIssue[] = [];
   const channels: Channel[] = [];
   const byName = new Map<string, string>();
   for (const found of discover(dir, issues)) {
-    const check = new FileCheck(found, dir);
+    const check = new FileCheck(found, dir, scripts);
     const ok = checkFile(check);
     const name = check.name;
     if (name !== undefined) {
@@ -487,16 +498,16 @@ export function compileChannels(dir: string): ChannelLoad {
 }
 
 /** Every problem of a channel folder (empty when all channels are valid). */
-export function validateChannels(dir: string): ChannelIssue[] {
-  return compileChannels(dir).issues;
+export function validateChannels(dir: string, options: ChannelLoadOptions = {}): ChannelIssue[] {
+  return compileChannels(dir, options).issues;
 }
 
 /**
  * Load and compile every channel of a folder.
  * @throws TributaryError `CHANNEL_INVALID` listing every problem, one per line
  */
-export function loadChannels(dir: string): Channel[] {
-  const { channels, issues } = compileChannels(dir);
+export function loadChannels(dir: string, options: ChannelLoadOptions = {}): Channel[] {
+  const { channels, issues } = compileChannels(dir, options);
   if (issues.length > 0) throw invalid(issues);
   return channels;
 }

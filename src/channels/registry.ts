@@ -12,7 +12,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { compileChannels, formatIssue, invalid, type Channel, type ChannelIssue } from './load.js';
 import { route } from './route.js';
 import { runChannel, type ChannelOutcome, type RunContext } from './run.js';
-import type { SenderMeta } from './script.js';
+import type { ScriptExecutor, SenderMeta } from './script.js';
 
 /** Per-channel counters since the registry was created. */
 export interface ChannelCounters {
@@ -42,6 +42,8 @@ export interface ChannelRegistryOptions {
   logger?: Logger;
   /** Quiet period after the last file change before {@link ChannelRegistry.watch} reloads (default 250 ms). */
   debounceMs?: number;
+  /** Where scripts run; default the process's script worker (see `executor.ts`). */
+  executor?: ScriptExecutor;
 }
 
 const zero = (): ChannelCounters => ({ received: 0, filtered: 0, accepted: 0, rejected: 0, errored: 0, queued: 0 });
@@ -51,6 +53,7 @@ export class ChannelRegistry {
   private readonly dir: string;
   private readonly logger: Logger;
   private readonly debounceMs: number;
+  private readonly executor: ScriptExecutor | undefined;
   private current: readonly Channel[] = [];
   private readonly stats = new Map<string, ChannelCounters>();
   private watcher: FSWatcher | null = null;
@@ -60,6 +63,7 @@ export class ChannelRegistry {
     this.dir = options.dir;
     this.logger = options.logger ?? silentLogger;
     this.debounceMs = options.debounceMs ?? 250;
+    this.executor = options.executor;
   }
 
   /**
@@ -67,7 +71,7 @@ export class ChannelRegistry {
    * @throws TributaryError `CHANNEL_INVALID` listing every problem
    */
   load(): readonly Channel[] {
-    const { channels, issues } = compileChannels(this.dir);
+    const { channels, issues } = compileChannels(this.dir, { executor: this.executor });
     if (issues.length > 0) throw invalid(issues);
     this.current = channels;
     this.logger.info('channels loaded', { dir: this.dir, channels: channels.length, versions: this.versions() });
@@ -76,7 +80,7 @@ export class ChannelRegistry {
 
   /** Load the folder again; on any problem keep the channels in force and return the problems. */
   reload(): ReloadResult {
-    const { channels, issues } = compileChannels(this.dir);
+    const { channels, issues } = compileChannels(this.dir, { executor: this.executor });
     if (issues.length > 0) {
       this.logger.warn('channel reload refused; the previous channels stay in force', { dir: this.dir, problems: issues.map(formatIssue) });
       return { ok: false, issues };

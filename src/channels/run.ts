@@ -6,7 +6,7 @@
  * (a script threw or timed out, a step could not be applied). A failing step stops only this
  * message on this channel; nothing thrown leaves `runChannel`.
  */
-import { TributaryError, errorMessage, type ErrorCode } from '../errors.js';
+import { TributaryError, errorMessage, type ErrorCode, type ErrorParams } from '../errors.js';
 import { Hl7Message } from '../hl7/index.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { MessageBox } from './edit.js';
@@ -18,8 +18,8 @@ import { StepStop, type StepEnv } from './steps.js';
 export type ChannelOutcome =
   | { result: 'pass'; channel: string; message: Hl7Message }
   | { result: 'filtered'; channel: string }
-  | { result: 'rejected'; channel: string; step: string; code: ErrorCode; reason: string }
-  | { result: 'error'; channel: string; step: string; code: ErrorCode; reason: string };
+  | { result: 'rejected'; channel: string; step: string; code: ErrorCode; reason: string; params: ErrorParams }
+  | { result: 'error'; channel: string; step: string; code: ErrorCode; reason: string; params: ErrorParams };
 
 /** Options of {@link runChannel}. */
 export interface RunContext {
@@ -33,7 +33,8 @@ function stopped(channel: Channel, stop: StepStop): ChannelOutcome {
   const limits = channel.definition.limits;
   const params = { channel: channel.name, step: stop.step, reason: stop.reason, timeoutMs: limits.scriptTimeoutMs, maxMessageBytes: limits.maxMessageBytes };
   const reason = new TributaryError(stop.code, params).message;
-  return { result: stop.result, channel: channel.name, step: stop.step, code: stop.code, reason };
+  // `params` lets the ingestor raise the same catalog error (for the ACK) without re-rendering it.
+  return { result: stop.result, channel: channel.name, step: stop.step, code: stop.code, reason, params };
 }
 
 /**

@@ -1,34 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The script sandbox: one `node:vm` context per script step, run synchronously with the channel's
- * time limit.
- *
- * Why vm and not worker threads: a step costs microseconds instead of a message round trip to
- * another thread, and `timeout` interrupts a `while (true) {}` (V8 terminates the execution; the
- * context stays usable for the next message). What the context lacks is the point:
- * - no `require`, `process`, `import`, timers, `console`: a new context only has the ECMAScript
- *   built-ins; scripts are compiled to CommonJS by esbuild and any import left (as `require(`) is
- *   refused at load time;
- * - no code generation from strings (`eval`, `new Function`), so no way back to the host's
- *   `Function` constructor, and no WebAssembly;
- * - no `Promise`, `Atomics`, `SharedArrayBuffer`, `WeakRef`, `FinalizationRegistry`; async syntax is
- *   lowered by esbuild onto the missing `Promise`. Work that outlives the call (a rejected promise,
- *   a finaliser) would run outside the time limit, and an unhandled rejection stops Node;
- * - nothing of the host crosses in: the message API is built inside the context and talks to the
- *   host through one bridge function that takes and returns strings only (host objects would lead
- *   back to the host's `Function` constructor and so to `process`).
- *
- * This isolates faults and removes ambient authority; it is not a boundary against hostile code
- * (Node says so of `vm`), and memory is not limited: scripts are reviewed configuration, like the
- * channel files themselves.
+ * Channel scripts: compiling a script file (esbuild, CommonJS, async lowered onto the missing
+ * `Promise`, imports refused) and the contracts between the channel steps and whatever runs the
+ * compiled code (a {@link ScriptExecutor}: see `executor.ts`). What a script can reach is decided in
+ * `sandbox.ts`; where it runs and how it is stopped is decided by the executor.
  */
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
-import vm from 'node:vm';
 import esbuild from 'esbuild';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { deleteValue, dropSegments, appendSegment, setValue, type MessageBox } from './edit.js';
+import type { MessageBox } from './edit.js';
 
 /** Who sent the message (what routing and scripts may see). */
 export interface SenderMeta {
@@ -59,15 +41,32 @@ export interface ScriptLoadOptions {
   channel: string;
   /** Step label for log lines, e.g. `transform[2]`. */
   step: string;
-  /** Time limit of the module's top-level code and of each call. */
+  /** Time limit of each call (the module's top-level code gets at least {@link LOAD_TIMEOUT_MS}). */
   timeoutMs: number;
 }
 
-/** Per-call state the bridge reads. */
-interface CallState {
-  box: MessageBox;
-  sender: SenderMeta;
-  logger: Logger;
+/** The shortest time limit of a module's top-level code: loading compiles and runs it once, on a busy machine too. */
+export const LOAD_TIMEOUT_MS = 1000;
+
+/** One loaded script step, ready to run on messages. */
+export interface LoadedScript {
+  /**
+   * Run the script on `box` (its message may be replaced by the changed one) within `timeoutMs`.
+   * Never throws: every failure is a {@link ScriptResult}.
+   */
+  run(box: MessageBox, sender: SenderMeta, logger: Logger, timeoutMs: number): ScriptResult;
+}
+
+/**
+ * Loads compiled scripts and runs them with a time limit, isolated from the engine (see
+ * docs/channels.md "Isolation and its cost").
+ */
+export interface ScriptExecutor {
+  /**
+   * Run the module's top-level code once and keep the script for {@link LoadedScript.run}.
+   * @throws Error with a one-line reason when the module does not compile, throws, loops or exports no function
+   */
+  load(code: string, options: ScriptLoadOptions): LoadedScript;
 }
 
 /** Options of esbuild: CommonJS, and every async feature lowered onto the (absent) Promise. */
@@ -101,253 +100,4 @@ export function compileScript(file: string): { code: string } | { problem: strin
   // Imports compile to require(), which the sandbox does not have: say so at load time instead.
   if (/\brequire\s*\(/.test(code)) return { problem: 'scripts cannot import modules (no import, import() or require in the sandbox)' };
   return { code };
-}
-
-/** Removed from every context before user code runs (see the file comment for why). */
-const HARDEN = `'use strict';
-for (const k of ['console', 'Promise', 'WebAssembly', 'Atomics', 'SharedArrayBuffer', 'WeakRef', 'FinalizationRegistry']) delete globalThis[k];
-if (typeof Array.fromAsync === 'function') delete Array.fromAsync;`;
-
-/**
- * Runs inside the context: builds `msg` and `ctx` on top of the bridge, evaluates the module and
- * defines the per-call entry. Everything it hands to user code is made here, in the context.
- */
-const PRELUDE = `(function () {
-'use strict';
-const g = globalThis;
-const bridge = g.__tributaryBridge, factory = g.__tributaryFactory, kind = g.__tributaryKind, tablesJson = g.__tributaryTables;
-delete g.__tributaryBridge; delete g.__tributaryFactory; delete g.__tributaryKind; delete g.__tributaryTables;
-const freezeDeep = (o) => { for (const v of Object.values(o)) if (v && typeof v === 'object') freezeDeep(v); return Object.freeze(o); };
-const call = (op, a, b, c) => {
-  const r = bridge(op, a, b, c);
-  const tag = r.charAt(0), v = r.slice(1);
-  if (tag === 'V') return v;
-  if (tag === 'U') return undefined;
-  if (tag === 'J') return JSON.parse(v);
-  throw new Error(v);
-};
-const str = (v, what) => { if (typeof v !== 'string') throw new TypeError(what + ' must be a string'); return v; };
-const msg = Object.freeze({
-  get: (path, opts) => call('get', str(path, 'path'), opts && opts.raw ? 'raw' : ''),
-  getAll: (path, opts) => call('getAll', str(path, 'path'), opts && opts.raw ? 'raw' : ''),
-  set: (path, value, opts) => { call('set', str(path, 'path'), String(value), (opts && opts.raw ? 'raw,' : '') + (opts && opts.create ? 'create' : '')); },
-  delete: (path) => { call('delete', str(path, 'path')); },
-  count: (segment) => Number(call('count', str(segment, 'segment'))),
-  segments: () => call('segments'),
-  dropSegment: (segment) => { call('dropSegment', str(segment, 'segment')); },
-  addSegment: (segment) => { call('addSegment', str(segment, 'segment')); },
-  get type() { return call('type'); },
-  get controlId() { return call('controlId'); },
-  toString: () => call('text'),
-});
-const tables = freezeDeep(JSON.parse(tablesJson));
-const REJECT = Symbol('reject');
-let sender = null;
-const log = Object.freeze({
-  debug: (t) => { bridge('log', 'debug', String(t)); },
-  info: (t) => { bridge('log', 'info', String(t)); },
-  warn: (t) => { bridge('log', 'warn', String(t)); },
-  error: (t) => { bridge('log', 'error', String(t)); },
-});
-const ctx = Object.freeze({
-  channel: call('channel'),
-  get sender() { return sender === null ? (sender = freezeDeep(call('sender'))) : sender; },
-  tables,
-  lookup(table, code, fallback) {
-    const t = Object.prototype.hasOwnProperty.call(tables, table) ? tables[table] : undefined;
-    if (t === undefined) throw new Error('no lookup table "' + String(table) + '"');
-    return code !== undefined && Object.prototype.hasOwnProperty.call(t, code) ? t[code] : fallback;
-  },
-  log,
-  reject(reason) { throw { [REJECT]: String(reason) }; },
-});
-const module = { exports: {} };
-factory(module, module.exports);
-const ex = module.exports;
-const fn = typeof ex === 'function' ? ex : ex && typeof ex.default === 'function' ? ex.default : undefined;
-if (fn === undefined) throw new Error('the script has no default export function');
-const describe = (e) => {
-  try { return e instanceof Error ? (e.name === 'Error' ? '' : e.name + ': ') + e.message : 'threw ' + String(e); }
-  catch { return 'threw a value that cannot be described'; }
-};
-g.__tributaryEntry = function () {
-  sender = null;
-  let r;
-  try { r = fn(msg, ctx); }
-  catch (e) {
-    if (e !== null && typeof e === 'object' && REJECT in e) return 'R' + e[REJECT];
-    return 'E' + describe(e);
-  }
-  if (kind === 'filter') {
-    if (typeof r !== 'boolean') return 'Ea filter script must return true or false, got ' + (r === null ? 'null' : typeof r);
-    return r ? 'T' : 'F';
-  }
-  if (r === undefined || r === null) return 'O';
-  if (typeof r === 'object' && typeof r.reject === 'string') return 'R' + r.reject;
-  return 'Ea transform script returns nothing, or { reject: "reason" }';
-};
-})();`;
-
-const ENTRY = new vm.Script('__tributaryEntry()', { filename: 'tributary:entry' });
-const LOG_TEXT_MAX = 2000;
-const LOAD_TIMEOUT_MS = 1000;
-
-/** One loaded script: its own context, reused for every message. */
-export class ScriptSandbox {
-  private readonly context: vm.Context;
-  private readonly options: ScriptLoadOptions;
-  private state: CallState | null = null;
-
-  private constructor(context: vm.Context, options: ScriptLoadOptions) {
-    this.context = context;
-    this.options = options;
-  }
-
-  /**
-   * Create the context and run the module's top-level code (within the time limit).
-   * @throws Error with a one-line reason when the module throws, loops or exports no function
-   */
-  static load(code: string, options: ScriptLoadOptions): ScriptSandbox {
-    const globals = Object.create(null) as Record<string, unknown>;
-    const context = vm.createContext(globals, {
-      name: `channel ${options.channel} ${options.step}`,
-      codeGeneration: { strings: false, wasm: false },
-    });
-    const sandbox = new ScriptSandbox(context, options);
-    // Loading compiles and runs the module once, on a busy machine too: a generous limit that
-    // still stops a top level that never ends. Each message gets `timeoutMs`.
-    const timeout = Math.max(options.timeoutMs, LOAD_TIMEOUT_MS);
-    vm.runInContext(HARDEN, context, { timeout });
-    let factory: unknown;
-    try {
-      factory = new vm.Script(`(function (module, exports) {${code}\n})`, { filename: options.file }).runInContext(context, { timeout });
-    } catch (e) {
-      throw new Error(`does not compile: ${errorMessage(e)}`);
-    }
-    globals.__tributaryBridge = (op: unknown, a: unknown, b: unknown, c: unknown) => sandbox.bridge(op, a, b, c);
-    globals.__tributaryFactory = factory;
-    globals.__tributaryKind = options.kind;
-    globals.__tributaryTables = JSON.stringify(options.tables);
-    try {
-      vm.runInContext(PRELUDE, context, { timeout, filename: 'tributary:prelude' });
-    } catch (e) {
-      throw new Error(isTimeout(e) ? `its top-level code ran longer than ${timeout} ms` : `fails when loaded: ${describeError(e)}`);
-    }
-    return sandbox;
-  }
-
-  /** Run the script on `box` (changed in place). Never throws. */
-  run(box: MessageBox, sender: SenderMeta, logger: Logger, timeoutMs = this.options.timeoutMs): ScriptResult {
-    this.state = { box, sender, logger };
-    let r: unknown;
-    try {
-      r = ENTRY.runInContext(this.context, { timeout: timeoutMs });
-    } catch (e) {
-      if (isTimeout(e)) return { kind: 'timeout' };
-      return { kind: 'error', reason: describeError(e) };
-    } finally {
-      this.state = null;
-    }
-    if (typeof r !== 'string' || r.length === 0) return { kind: 'error', reason: 'the script replaced the sandbox entry point' };
-    const tag = r.charAt(0);
-    const rest = r.slice(1);
-    switch (tag) {
-      case 'O':
-        return { kind: 'ok' };
-      case 'T':
-        return { kind: 'bool', value: true };
-      case 'F':
-        return { kind: 'bool', value: false };
-      case 'R':
-        return { kind: 'reject', reason: rest };
-      default:
-        return { kind: 'error', reason: rest };
-    }
-  }
-
-  /**
-   * The one way out of the context: strings in, a tagged string out (`V` value, `U` undefined,
-   * `J` JSON, `E` error). Never throws: a host error object must not reach the script.
-   */
-  private bridge(op: unknown, a: unknown, b: unknown, c: unknown): string {
-    try {
-      return this.op(String(op), typeof a === 'string' ? a : '', typeof b === 'string' ? b : '', typeof c === 'string' ? c : '');
-    } catch (e) {
-      return 'E' + errorMessage(e);
-    }
-  }
-
-  private op(op: string, a: string, b: string, c: string): string {
-    if (op === 'channel') return 'V' + this.options.channel;
-    const st = this.state;
-    if (st === null) throw new Error('the message API is only available while the script runs');
-    const box = st.box;
-    const writable = (): void => {
-      if (this.options.kind === 'filter') throw new Error('a filter script cannot change the message');
-    };
-    switch (op) {
-      case 'get': {
-        const v = box.msg.get(a, { raw: b === 'raw' });
-        return v === undefined ? 'U' : 'V' + v;
-      }
-      case 'getAll':
-        return 'J' + JSON.stringify(box.msg.getAll(a, { raw: b === 'raw' }));
-      case 'set':
-        writable();
-        setValue(box, a, b, { raw: c.includes('raw'), create: c.includes('create') });
-        return 'U';
-      case 'delete':
-        writable();
-        deleteValue(box, a);
-        return 'U';
-      case 'count':
-        return 'V' + String(box.msg.countSegments(a));
-      case 'segments':
-        return 'J' + JSON.stringify(box.msg.segmentNames());
-      case 'dropSegment':
-        writable();
-        if (a === 'MSH') throw new Error('MSH cannot be dropped');
-        box.msg = dropSegments(box.msg, a);
-        return 'U';
-      case 'addSegment':
-        writable();
-        if (!/^[A-Z0-9]{3}$/.test(a) || a === 'MSH') throw new Error(`cannot add a segment "${a}"`);
-        box.msg = appendSegment(box.msg, a);
-        return 'U';
-      case 'type':
-        return 'V' + box.msg.messageType;
-      case 'controlId':
-        return 'V' + box.msg.controlId;
-      case 'text':
-        return 'V' + box.msg.toString();
-      case 'sender':
-        return 'J' + JSON.stringify({ interface: st.sender.interface, senderId: st.sender.senderId ?? null, organisationId: st.sender.organisationId ?? null });
-      case 'log': {
-        // Script log text may hold anything from the message: only with body logging on.
-        const level = ['debug', 'info', 'warn', 'error'].includes(a) ? a : 'info';
-        st.logger.body('channel script log', b.slice(0, LOG_TEXT_MAX), { channel: this.options.channel, step: this.options.step, level });
-        return 'U';
-      }
-      default:
-        throw new Error(`unknown operation ${op}`);
-    }
-  }
-}
-
-function isTimeout(e: unknown): boolean {
-  return (e as { code?: unknown } | null)?.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT';
-}
-
-/** A one-line description of an error thrown inside a context (its class is the context's). */
-function describeError(e: unknown): string {
-  try {
-    if (e !== null && typeof e === 'object' && 'message' in e) {
-      const name = String((e as { name?: unknown }).name ?? 'Error');
-      const m = String((e as { message: unknown }).message);
-      return name === 'Error' ? m : `${name}: ${m}`;
-    }
-    return String(e);
-  } catch {
-    return 'an error that cannot be described';
-  }
 }

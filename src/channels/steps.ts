@@ -8,7 +8,7 @@ import { type ErrorCode, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { deleteValue, dropSegments, setValue, type MessageBox } from './edit.js';
 import type { ConditionDefinition, StepDefinition } from './schema.js';
-import { ScriptSandbox, type SenderMeta } from './script.js';
+import type { LoadedScript, SenderMeta } from './script.js';
 
 /** What a step or condition needs besides the message. */
 export interface StepEnv {
@@ -44,13 +44,13 @@ export interface CompiledStep {
   run(box: MessageBox, env: StepEnv): void;
 }
 
-/** Scripts of a channel, compiled once (a script used twice shares nothing: each step gets a context). */
+/** Scripts of a channel, loaded once (a script used twice shares nothing: each step gets a context). */
 export interface ScriptFactory {
-  (file: string, kind: 'transform' | 'filter', label: string): ScriptSandbox;
+  (file: string, kind: 'transform' | 'filter', label: string): LoadedScript;
 }
 
-function scriptResult(sandbox: ScriptSandbox, box: MessageBox, env: StepEnv, label: string): boolean | undefined {
-  const r = sandbox.run(box, env.sender, env.logger, env.timeoutMs);
+function scriptResult(script: LoadedScript, box: MessageBox, env: StepEnv, label: string): boolean | undefined {
+  const r = script.run(box, env.sender, env.logger, env.timeoutMs);
   switch (r.kind) {
     case 'ok':
       return undefined;

@@ -26,6 +26,7 @@ import {
   hashSecret,
 } from '../authentication/index.js';
 import { databasePath } from '../engine/engine.js';
+import { idTypeCommand, labelMapCommand } from './admin-record.js';
 import { TributaryError, isTributaryError } from '../errors.js';
 import { parseSince, type CliIO } from './common.js';
 
@@ -173,7 +174,7 @@ const flat = (v: string[] | undefined): string[] | undefined => v?.flatMap((x) =
 export function adminCommand(run: Run, io: CliIO): CommandModule {
   return {
     command: 'admin',
-    describe: 'manage who may send: organisations, teams, aliases, senders, credentials, partner grants; read the audit log (changes apply to the next message of a running engine; see docs/senders.md)',
+    describe: 'manage who may send: organisations, teams, aliases, senders, credentials, partner grants; the record\'s local id types and label maps; read the audit log (changes apply to the next message of a running engine; see docs/senders.md)',
     builder: (y) =>
       y
         .command('org', 'organisations (customers and partners)', (y1) =>
@@ -485,6 +486,9 @@ export function adminCommand(run: Run, io: CliIO): CommandModule {
             .demandCommand(1, 'admin partner-grant needs a subcommand: add, list, show or remove')
             .strict(),
         )
+        // Record configuration (local identifier types, label maps): src/cli/admin-record.ts.
+        .command(idTypeCommand(run, io))
+        .command(labelMapCommand(run, io))
         .command(
           'audit',
           'list the audit log (who changed what, when)',
@@ -499,7 +503,7 @@ export function adminCommand(run: Run, io: CliIO): CommandModule {
               }),
             ),
         )
-        .demandCommand(1, 'admin needs a subcommand: org, team, alias, sender, credential, partner-grant or audit')
+        .demandCommand(1, 'admin needs a subcommand: org, team, alias, sender, credential, partner-grant, id-type, label-map or audit')
         .strict(),
     handler: () => undefined,
   };

@@ -7,6 +7,9 @@
 import type { CommandModule } from 'yargs';
 import { compileChannels, formatIssue, runChannelTests } from '../channels/index.js';
 import type { CliIO } from './common.js';
+import { existsSync } from 'node:fs';
+import { databasePath } from '../engine/engine.js';
+import { Journal } from '../journal/journal.js';
 
 type Run = (fn: () => Promise<number> | number) => Promise<void>;
 
@@ -25,17 +28,60 @@ export function runValidate(dir: string, io: CliIO): number {
   return 0;
 }
 
-/** `channels list`: name, enabled, version, message types (or `--json` lines). */
-export function runListChannels(dir: string, json: boolean, io: CliIO): number {
+/** Per-channel counters of a data directory (all time, from the journal); empty when it has none yet. */
+function countersOf(dataDir: string | undefined): Record<string, { received: number; passed: number; filtered: number; rejected: number; errored: number }> {
+  if (dataDir === undefined || !existsSync(databasePath(dataDir))) return {};
+  const journal = Journal.open({ file: databasePath(dataDir), readonly: true });
+  try {
+    const out: ReturnType<typeof countersOf> = {};
+    for (const [name, c] of Object.entries(journal.channelCounts())) {
+      out[name] = { received: c.passed + c.filtered + c.rejected + c.error, passed: c.passed, filtered: c.filtered, rejected: c.rejected, errored: c.error };
+    }
+    return out;
+  } finally {
+    journal.close();
+  }
+}
+
+/**
+ * `channels list`: name, enabled, version, message types, and what each channel did with the
+ * messages of a data directory (received, passed, filtered, rejected, errored) — or `--json` lines.
+ */
+export function runListChannels(dir: string, json: boolean, io: CliIO, dataDir?: string): number {
   const { channels, issues } = compileChannels(dir);
+  const counters = countersOf(dataDir);
+  const zero = { received: 0, passed: 0, filtered: 0, rejected: 0, errored: 0 };
   if (json) {
     for (const c of channels) {
-      io.stdout.write(JSON.stringify({ name: c.name, enabled: c.enabled, version: c.version, file: c.file, types: c.definition.source.types, destinations: c.definition.destinations.map((d) => d.type) }) + '\n');
+      io.stdout.write(
+        JSON.stringify({
+          name: c.name,
+          enabled: c.enabled,
+          version: c.version,
+          file: c.file,
+          types: c.definition.source.types,
+          destinations: c.definition.destinations.map((d) => d.type),
+          counters: counters[c.name] ?? zero,
+        }) + '\n',
+      );
     }
   } else {
-    const rows = [['NAME', 'ENABLED', 'VERSION', 'TYPES', 'DESTINATIONS', 'FILE']];
+    const rows = [['NAME', 'ENABLED', 'VERSION', 'TYPES', 'DESTINATIONS', 'RECEIVED', 'PASSED', 'FILTERED', 'REJECTED', 'ERRORED', 'FILE']];
     for (const c of channels) {
-      rows.push([c.name, c.enabled ? 'yes' : 'no', c.version, c.definition.source.types.join(','), c.definition.destinations.map((d) => d.type).join(','), c.file]);
+      const n = counters[c.name] ?? zero;
+      rows.push([
+        c.name,
+        c.enabled ? 'yes' : 'no',
+        c.version,
+        c.definition.source.types.join(','),
+        c.definition.destinations.map((d) => d.type).join(','),
+        String(n.received),
+        String(n.passed),
+        String(n.filtered),
+        String(n.rejected),
+        String(n.errored),
+        c.file,
+      ]);
     }
     const widths = rows[0]!.map((_, k) => Math.max(...rows.map((r) => r[k]!.length)));
     for (const r of rows) io.stdout.write(r.map((cell, k) => (k === r.length - 1 ? cell : cell.padEnd(widths[k]!))).join('  ') + '\n');
@@ -75,9 +121,13 @@ export function channelsCommand(run: Run, io: CliIO): CommandModule {
         )
         .command(
           'list [dir]',
-          'list the channels: name, enabled, version hash, message types, destinations',
-          (y2) => y2.positional('dir', DIR).option('json', { type: 'boolean', default: false, describe: 'JSON lines' }),
-          (a) => void run(() => runListChannels(String(a.dir), a.json === true, io)),
+          'list the channels: name, enabled, version hash, message types, destinations, and their counters in a data directory',
+          (y2) =>
+            y2
+              .positional('dir', DIR)
+              .option('json', { type: 'boolean', default: false, describe: 'JSON lines' })
+              .option('data', { type: 'string', default: './data', describe: 'data directory whose counters to show' }),
+          (a) => void run(() => runListChannels(String(a.dir), a.json === true, io, a.data)),
         )
         .command(
           'test [dir]',

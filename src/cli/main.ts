@@ -10,6 +10,9 @@ import { hideBin } from 'yargs/helpers';
 import { isTributaryError, errorMessage, type ErrorCode } from '../errors.js';
 import { adminCommand } from './admin.js';
 import { channelsCommand } from './channels.js';
+import { outboxCommand } from './outbox.js';
+import { recordCommand } from './record.js';
+import { reviewCommand } from './review.js';
 import { EXIT, processIO, type CliIO } from './common.js';
 import { STATUSES, runList, runShow } from './messages.js';
 import { runReplay } from './replay.js';
@@ -89,11 +92,12 @@ export function buildCli(argv: string[], io: CliIO, finish: (code: number) => vo
           .option('mllp-port', { type: 'number', requiresArg: true, describe: 'MLLP port, 0 = any free port [default: 2575]' })
           .option('http-port', { type: 'number', requiresArg: true, describe: 'HTTP port, 0 = any free port [default: 8080]' })
           .option('log-bodies', { type: 'boolean', describe: 'log message bodies (contains PHI; debugging only)' })
-          .option('log-level', { choices: ['error', 'warn', 'info', 'debug'] as const, describe: 'log level [default: info]' }),
+          .option('log-level', { choices: ['error', 'warn', 'info', 'debug'] as const, describe: 'log level [default: info]' })
+          .option('channels', { type: 'string', requiresArg: true, describe: 'channel folder, reloaded on change; invalid channels stop the start [default: ./channels]' }),
       (a) =>
         void run(() =>
           runStart(
-            { config: a.config, data: a.data, host: a.host, mllpPort: a['mllp-port'], httpPort: a['http-port'], logBodies: a['log-bodies'], logLevel: a['log-level'] },
+            { config: a.config, data: a.data, host: a.host, mllpPort: a['mllp-port'], httpPort: a['http-port'], logBodies: a['log-bodies'], logLevel: a['log-level'], channels: a.channels },
             io,
           ),
         ),
@@ -119,6 +123,7 @@ export function buildCli(argv: string[], io: CliIO, finish: (code: number) => vo
           .option('to', { type: 'string', describe: 'HOST:PORT of a running engine' })
           .option('data', { type: 'string', describe: 'data directory to ingest into, without a server' })
           .option('sender', { type: 'string', requiresArg: true, describe: 'with --data: the sender id the messages came from [default: the only sender]' })
+          .option('channels', { type: 'string', requiresArg: true, describe: 'with --data: the channel folder [default: ./channels]' })
           .option('rate', { type: 'number', requiresArg: true, default: 0, describe: 'at most N messages per second (0 = no limit)' })
           .option('window', { type: 'number', requiresArg: true, default: 16, describe: 'messages in flight at once' })
           .option('dry-run', { type: 'boolean', default: false, describe: 'read and parse only; send nothing' })
@@ -133,7 +138,7 @@ export function buildCli(argv: string[], io: CliIO, finish: (code: number) => vo
       (a) =>
         void run(() =>
           runReplay(
-            { paths: a.paths as string[], to: a.to, data: a.data, sender: a.sender, rate: a.rate, window: a.window, dryRun: a['dry-run'], state: a.state, fresh: a.fresh, timeoutMs: a['timeout-ms'] },
+            { paths: a.paths as string[], to: a.to, data: a.data, sender: a.sender, channels: a.channels, rate: a.rate, window: a.window, dryRun: a['dry-run'], state: a.state, fresh: a.fresh, timeoutMs: a['timeout-ms'] },
             io,
           ),
         ),
@@ -167,7 +172,10 @@ export function buildCli(argv: string[], io: CliIO, finish: (code: number) => vo
     )
     .command(adminCommand(run, io))
     .command(channelsCommand(run, io))
-    .demandCommand(1, 'give a command: start, send, replay, messages, admin or channels')
+    .command(outboxCommand(run, io))
+    .command(recordCommand(run, io))
+    .command(reviewCommand(run, io))
+    .demandCommand(1, 'give a command: start, send, replay, messages, admin, channels, outbox, record or review')
     .strict()
     .recommendCommands()
     .help()

@@ -100,10 +100,15 @@ export function runShow(args: ShowArgs, io: CliIO): number {
     out.push(`message ${r.id}`);
     out.push(`  received   ${new Date(r.receivedAt).toISOString()} via ${r.interface}${r.remoteAddress ? ` from ${r.remoteAddress}:${r.remotePort}` : ''}${r.connectionId ? ` (connection ${r.connectionId})` : ''}`);
     out.push(`  type       ${r.messageType ?? '-'}    MSH-10 ${r.controlId ?? '-'}    sender ${r.sender ?? '-'}`);
+    if (r.acting) out.push(`  for        ${r.acting}${r.organisationId ? ` (${r.organisationId})` : ''}`);
     out.push(`  status     ${r.status}${r.reasonCode ? ` (${r.reasonCode})` : ''}${r.duplicateOf ? `, duplicate of ${r.duplicateOf}` : ''}`);
     if (r.reason) out.push(`  reason     ${r.reason}${r.errorLocation ? ` at ${r.errorLocation}` : ''}`);
     out.push(`  bytes      ${r.rawSize}${r.rawSize > r.raw.length ? ` (first ${r.raw.length} kept)` : ''}, charset ${r.charset ?? 'unknown'}`);
     if (r.envelope) out.push(`  batch      ${printable(r.envelope).split('\r').join(' | ')}`);
+    for (const c of journal.channelOutcomes(r.id)) {
+      const where = c.step ? ` at ${c.step}` : '';
+      out.push(`  channel    ${c.channel} (${c.version}): ${c.outcome}${where}${c.detail ? ` - ${c.detail}` : ''}`);
+    }
     out.push('', 'segments (decoded to UTF-8):');
     let text: string;
     try {

@@ -19,7 +19,7 @@ import { MllpClient } from '../interfaces/mllp-client.js';
 import { Ingestor } from '../ingest/ingest.js';
 import { collectMessageFiles, countMessages, readMessageFile, type FileMessage } from '../ingest/message-files.js';
 import { Journal } from '../journal/journal.js';
-import { createPipeline, databasePath } from '../engine/engine.js';
+import { createPipeline, databasePath, openChannels } from '../engine/engine.js';
 import { SenderStore } from '../authentication/index.js';
 import { silentLogger } from '../log.js';
 import { TributaryError, errorMessage, isTributaryError } from '../errors.js';
@@ -32,6 +32,8 @@ export interface ReplayArgs {
   data?: string;
   /** With `data`: the sender the messages are journaled as (default: the directory's only sender). */
   sender?: string;
+  /** With `data`: the channel folder (default ./channels; missing: the built-in record channel). */
+  channels?: string;
   /** Messages per second at most; 0 = as fast as possible. */
   rate: number;
   dryRun: boolean;
@@ -89,12 +91,12 @@ async function mllpSink(to: string, timeoutMs: number): Promise<Sink> {
  * messages are journaled as sent by `--sender` (the one sender of the directory when there is
  * only one, e.g. the first-run demo sender).
  */
-function dataSink(dataDir: string, senderId: string | undefined): Sink {
+function dataSink(dataDir: string, senderId: string | undefined, channelsDir: string): Sink {
   const journal = Journal.open({ file: databasePath(dataDir) });
   let sender: string;
   let ingestor: Ingestor;
   try {
-    const pipeline = createPipeline({ journal, logger: silentLogger });
+    const pipeline = createPipeline({ journal, logger: silentLogger, channels: openChannels(channelsDir, silentLogger) });
     const senders = new SenderStore(journal.database).listSenders().filter((s) => s.enabled);
     if (senderId !== undefined) {
       if (!senders.some((s) => s.id === senderId)) throw new TributaryError('CLI_USAGE', { reason: `--sender ${senderId}: no enabled sender with that id in ${dataDir}` });
@@ -172,7 +174,7 @@ export async function runReplay(args: ReplayArgs, io: CliIO): Promise<number> {
   for (let f = 0; f < files.length; f++) for (let i = 0; i < counts[f]!; i++) if (done.has(key(files[f]!, i))) summary.skipped++;
   if (summary.skipped > 0) io.stderr.write(`resuming: ${summary.skipped} messages already replayed (state ${stateFile})\n`);
 
-  const sink = args.to ? await mllpSink(args.to, args.timeoutMs) : dataSink(args.data!, args.sender);
+  const sink = args.to ? await mllpSink(args.to, args.timeoutMs) : dataSink(args.data!, args.sender, args.channels ?? './channels');
   const started = Date.now();
   const tty = !!io.stderr.isTTY;
   let lastDraw = 0;

@@ -14,6 +14,7 @@ export interface StartArgs {
   httpPort?: number;
   logBodies?: boolean;
   logLevel?: string;
+  channels?: string;
 }
 
 /** Build the config input from a file and flags (flags win). Validation happens in loadConfig. */
@@ -25,6 +26,7 @@ export function startConfigInput(args: StartArgs): ConfigInput {
     mllp: args.mllpPort !== undefined ? { port: args.mllpPort } : undefined,
     http: args.httpPort !== undefined ? { port: args.httpPort } : undefined,
     log: { bodies: args.logBodies ? true : undefined, level: args.logLevel },
+    channels: args.channels !== undefined ? { dir: args.channels } : undefined,
   };
   return mergeConfig(fromFile, fromFlags);
 }

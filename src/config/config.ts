@@ -80,6 +80,13 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    channels: Type.Object(
+      {
+        dir: Type.String({ minLength: 1, default: './channels', description: 'the channel folder; missing: the built-in record channel' }),
+        watch: Type.Boolean({ default: true, description: 'reload channels when their files change' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     access: Type.Optional(
       Type.Unknown({
         description: 'declared organisations, teams, aliases, senders, credentials and grants (docs/senders.md), applied at start',

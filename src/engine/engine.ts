@@ -4,7 +4,8 @@
  * {@link Config}, and shuts them down in the right order (stop accepting, finish in-flight
  * messages, commit, close the database).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/config.js';
 import { TributaryError, errorMessage } from '../errors.js';
@@ -16,6 +17,8 @@ import type { Logger } from '../log.js';
 import { setupSenders, type SenderWiring } from './senders.js';
 import { createRecordService } from './record.js';
 import type { RecordService } from '../record/index.js';
+import { ChannelRegistry, Outbox, outboundDestinations } from '../channels/index.js';
+import { OutboxDeliverer } from '../interfaces/outbound.js';
 
 /** File name of the database inside the data directory. */
 export const DATABASE_FILE = 'tributary.db';
@@ -54,10 +57,33 @@ function loadTls(config: Config): MllpTlsOptions | undefined {
   };
 }
 
+/** The channel folder shipped with Tributary (the default record channel and the examples). */
+export const BUILTIN_CHANNELS_DIR = fileURLToPath(new URL('../../channels', import.meta.url));
+
+/**
+ * The channel registry of a folder, loaded. A folder that does not exist means the built-in one
+ * (whose only enabled channel takes ADT, ORU, MDM and SIU into the record).
+ * @throws TributaryError `CHANNEL_INVALID` listing every problem
+ */
+export function openChannels(dir: string, logger: Logger): ChannelRegistry {
+  let folder = resolve(dir);
+  if (!existsSync(folder)) {
+    logger.warn('no channel folder; using the built-in record channel', { dir: folder, builtin: BUILTIN_CHANNELS_DIR });
+    folder = BUILTIN_CHANNELS_DIR;
+  }
+  const registry = new ChannelRegistry({ dir: folder, logger });
+  registry.load();
+  return registry;
+}
+
 /** Options of {@link createPipeline}. */
 export interface PipelineOptions {
   journal: Journal;
   logger: Logger;
+  /** The channels; absent: every admitted message goes to the record as it is. */
+  channels?: ChannelRegistry;
+  /** Wake the delivery of an outbox destination (after the commit that queued for it). */
+  onQueued?: (destination: string) => void;
   /** Declared access configuration (the config file's `access`). */
   declared?: unknown;
   /** MSH-3/4 of our ACKs. */
@@ -68,19 +94,23 @@ export interface PipelineOptions {
  * The message path behind every interface: senders (with the first-run defaults), the record, and
  * the ingestor that ties them to the journal. The engine and `replay --data` build it the same way.
  */
-export function createPipeline(options: PipelineOptions): { senders: SenderWiring; record: RecordService; ingestor: Ingestor } {
+export function createPipeline(options: PipelineOptions): { senders: SenderWiring; record: RecordService; outbox: Outbox; ingestor: Ingestor } {
   const { journal, logger } = options;
   const senders = setupSenders({ journal, logger, declared: options.declared });
   const record = createRecordService(journal.database, senders.directory);
+  const outbox = new Outbox(journal.database);
   const ingestor = new Ingestor({
     journal,
     logger,
     gate: senders.gate,
     record,
+    channels: options.channels,
+    outbox,
+    onQueued: options.onQueued,
     sendingApplication: options.ack?.sendingApplication,
     sendingFacility: options.ack?.sendingFacility,
   });
-  return { senders, record, ingestor };
+  return { senders, record, outbox, ingestor };
 }
 
 /** Start the engine described by `config`. */
@@ -94,12 +124,33 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
   });
   let senders: SenderWiring;
   let ingestor: Ingestor;
+  let channels: ChannelRegistry;
+  let deliverer: OutboxDeliverer;
   try {
-    ({ senders, ingestor } = createPipeline({ journal, logger, declared: config.access, ack: config.ack }));
+    channels = openChannels(config.channels.dir, logger);
+    let outbox: Outbox;
+    ({ senders, ingestor, outbox } = createPipeline({
+      journal,
+      logger,
+      declared: config.access,
+      ack: config.ack,
+      channels,
+      onQueued: (destination) => deliverer.kick(destination),
+    }));
+    // Outbound destinations are delivered from the outbox, one lane per destination, in order.
+    deliverer = new OutboxDeliverer({ outbox, destinations: outboundDestinations(channels.channels()), logger });
+    deliverer.start();
   } catch (e) {
     journal.close();
     throw e;
   }
+  // Hot reload: a valid edit takes effect for the next message; an invalid one is logged (by the
+  // registry, with every problem) and the channels in force keep running.
+  const stopWatching = config.channels.watch
+    ? channels.watch((r) => {
+        if (r.ok) void deliverer.setDestinations(outboundDestinations(r.channels));
+      })
+    : () => undefined;
   let mllp: MllpListener | undefined;
   let http: HttpServerHandle | undefined;
   try {
@@ -134,10 +185,13 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
         uptimeSeconds: Math.round((Date.now() - started) / 1000),
         mllp: { ...listener.stats },
         journal: { ...journal.stats },
+        channels: { versions: channels.versions(), counters: channels.counters() },
       }),
     });
   } catch (e) {
+    stopWatching();
     await mllp?.close(0);
+    await deliverer.stop();
     journal.close();
     throw e;
   }
@@ -152,7 +206,9 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     httpPort: httpServer.port,
     close: () =>
       (closing ??= (async () => {
+        stopWatching();
         await Promise.all([mllpListener.close(config.mllp.shutdownTimeoutMs), httpServer.close()]);
+        await deliverer.stop();
         journal.close();
         logger.info('engine stopped', { ...journal.stats });
       })()),

@@ -29,6 +29,8 @@ import type { Logger } from '../log.js';
 import { maskMsh8 } from '../authentication/index.js';
 import type { Admitted, GateVerdict, SenderGate } from './gate.js';
 import type { RecordService } from '../record/service.js';
+import { destinationKey, type ChannelRegistry, type Outbox } from '../channels/index.js';
+import { planChannels, type ChannelPlan } from './plan.js';
 
 /** Where a frame came from. */
 export interface FrameMeta {
@@ -77,6 +79,15 @@ export interface IngestorOptions {
    * `AR` (and leaves nothing in the record). Needs a gate (the record needs the acting organisation).
    */
   record?: RecordService;
+  /**
+   * The channels (routing, filters, transforms, destinations). Absent: every admitted message goes
+   * to the record as it is. Needs a gate (routing looks at the sender).
+   */
+  channels?: ChannelRegistry;
+  /** Where outbound destinations' messages wait for delivery (written in the message's transaction). */
+  outbox?: Outbox;
+  /** Called (after the commit) with each outbox destination that got a message, to wake its delivery. */
+  onQueued?: (destination: string) => void;
   /** Clock, for tests. */
   now?: () => number;
 }
@@ -89,6 +100,16 @@ interface Prepared {
 
 const STATUS_RANK: Record<MessageStatus, number> = { accepted: 0, duplicate: 0, rejected: 1, error: 2 };
 
+/**
+ * The ACK code for a journal status. Enhanced mode (MSH-15/16) answers with commit codes: the
+ * record is applied before the answer, so the commit ACK already carries the application outcome
+ * and no separate application ACK follows (docs/channels.md).
+ */
+function ackCodeFor(status: MessageStatus, enhanced: boolean): AckCode {
+  const code = status === 'accepted' || status === 'duplicate' ? 'A' : status === 'rejected' ? 'R' : 'E';
+  return `${enhanced ? 'C' : 'A'}${code}` as AckCode;
+}
+
 /** Turns frames into journal rows and ACKs. One per engine (or per replay run). */
 export class Ingestor {
   private readonly journal: Journal;
@@ -98,6 +119,9 @@ export class Ingestor {
   private readonly now: () => number;
   private readonly gate: SenderGate | undefined;
   private readonly record: RecordService | undefined;
+  private readonly channels: ChannelRegistry | undefined;
+  private readonly outbox: Outbox | undefined;
+  private readonly onQueued: ((destination: string) => void) | undefined;
   /** Per connection: the frame still waiting for a credential check; later frames queue behind it. */
   private readonly waiting = new Map<string, Promise<void>>();
   private readonly ackIdPrefix: string;
@@ -113,6 +137,9 @@ export class Ingestor {
     this.now = options.now ?? Date.now;
     this.gate = options.gate;
     this.record = options.record;
+    this.channels = options.channels;
+    this.outbox = options.outbox;
+    this.onQueued = options.onQueued;
     // ACK control ids must be unique across restarts: start time in base 36 plus a counter.
     this.ackIdPrefix = `T${Date.now().toString(36).toUpperCase()}`;
   }
@@ -282,79 +309,154 @@ export class Ingestor {
     verdict: GateVerdict | null,
   ): Prepared {
     if (verdict && !verdict.ok) problem = verdict.error;
-    const entry = this.entry(raw, meta, receivedAt, request, charset, problem ? 'rejected' : 'accepted', problem ?? undefined, msg.messageType);
+    let status: MessageStatus = problem ? 'rejected' : 'accepted';
+    let plan: ChannelPlan | null = null;
+    if (verdict?.ok && !problem && this.channels) {
+      plan = planChannels(this.channels, msg, { interface: meta.interface, senderId: verdict.sender.id, organisationId: verdict.acting.organisationId });
+      if (plan.error) {
+        problem = plan.error;
+        status = plan.status;
+      }
+    }
+    const enhanced = plan?.enhanced ?? false;
+    const entry = this.entry(raw, meta, receivedAt, request, charset, status, problem ?? undefined, msg.messageType);
     entry.envelope = envelope;
     if (verdict) {
       if (verdict.ok) {
         entry.sender = verdict.sender.id;
         entry.organisationId = verdict.acting.organisationId;
         entry.acting = verdict.acting.chain;
-        if (!problem && this.record) entry.apply = this.recordEffect(this.record, msg, verdict, request);
+        if (plan) entry.apply = this.channelEffect(plan, msg, verdict, request, status === 'accepted');
+        else if (!problem && this.record) entry.apply = this.recordEffect(msg, verdict, request);
       } else {
         entry.sender = null;
         entry.apply = verdict.audit;
       }
     }
-    entry.ack = buildAck(request, this.ackOptions(problem ? 'AR' : 'AA', problem ?? undefined));
+    const code = ackCodeFor(status, enhanced);
+    entry.ackCode = code;
+    entry.ack = buildAck(request, this.ackOptions(code, problem ?? undefined));
     return { entry, request, error: problem };
   }
 
   /**
-   * The record half of an admitted message, run by the journal right after its row is inserted
-   * (in the same transaction). A refusal (`Hl7Error`) becomes `AR`; anything else `AE`; either
-   * way the journal undoes the record's writes and keeps the row.
+   * The effects of a message the channels took: each channel's outcome row, then (if accepted) the
+   * record and outbox writes of every channel that passed it, all or nothing (one savepoint). A
+   * refusal by the record becomes `AR` (`AE` for anything unexpected) and undoes those writes; the
+   * outcome rows stay, so the journal says which channel the refusal came from.
    */
-  private recordEffect(record: RecordService, msg: Hl7Message, admitted: Admitted, request: AckRequest): NonNullable<JournalEntry['apply']> {
-    return (_db, journalId): EntryOverride | void => {
-      let error: Hl7Error;
-      let status: 'rejected' | 'error' = 'rejected';
-      try {
-        const msh7 = msg.msh(7);
-        const entered = parseHl7Timestamp(msh7.split(msg.delimiters.component)[0] ?? '');
-        if (!entered) {
-          throw msh7
-            ? new Hl7Error('RECORD_BAD_TIMESTAMP', Hl7ErrorCode.DataType, { where: 'MSH', field: 'MSH-7' }, { segment: 'MSH', field: 7 })
-            : new Hl7Error('HL7_REQUIRED_FIELD', Hl7ErrorCode.RequiredFieldMissing, { field: 'MSH-7' }, { segment: 'MSH', field: 7 });
+  private channelEffect(plan: ChannelPlan, msg: Hl7Message, admitted: Admitted, request: AckRequest, accepted: boolean): NonNullable<JournalEntry['apply']> {
+    return (db, journalId): EntryOverride | void => {
+      let failure: { status: 'rejected' | 'error'; error: Hl7Error; channel: string } | null = null;
+      const queued: string[] = [];
+      if (accepted) {
+        try {
+          db.transaction(() => {
+            for (const run of plan.runs) {
+              if (run.outcome.result !== 'pass') continue;
+              run.channel.definition.destinations.forEach((destination, index) => {
+                if (run.outcome.result !== 'pass') return;
+                const message = run.outcome.message;
+                if (destination.type === 'record') {
+                  const f = this.applyToRecord(message, admitted, request, journalId);
+                  if (f) {
+                    failure = { ...f, channel: run.channel.name };
+                    throw f.error; // undo this message's record and outbox writes
+                  }
+                  return;
+                }
+                if (!this.outbox) throw new Error(`channel ${run.channel.name}: no outbox for its ${destination.type} destination`);
+                const key = destinationKey(run.channel.name, destination, index);
+                this.outbox.enqueue({ destination: key, channel: run.channel.name, journalId, payload: message.toString(), controlId: message.msh(10) });
+                queued.push(key);
+                this.channels?.countQueued(run.channel.name);
+              });
+            }
+          })();
+        } catch (e) {
+          if (!failure) throw e;
         }
-        const acting = admitted.acting;
-        const outcome = record.apply(msg, {
-          provenance: {
-            organisationId: acting.organisationId,
-            teamId: acting.teamId ?? null,
-            onBehalfOf: acting.onBehalfOf ?? [],
-            chain: acting.chain,
-            senderId: admitted.sender.id,
-            journalId,
-            controlId: request.controlId,
-            messageType: msg.messageType,
-            enteredAt: entered.toISOString(),
-          },
+      }
+      for (const run of plan.runs) {
+        const o = run.outcome;
+        const f = failure as { status: 'rejected' | 'error'; error: Hl7Error; channel: string } | null;
+        const refusedHere = f !== null && f.channel === run.channel.name;
+        this.journal.writeChannelOutcome(journalId, {
+          channel: run.channel.name,
+          version: run.channel.version,
+          outcome: refusedHere ? (f.status === 'error' ? 'error' : 'rejected') : o.result === 'pass' ? 'passed' : o.result,
+          step: refusedHere ? 'destination record' : o.result === 'rejected' || o.result === 'error' ? o.step : null,
+          code: refusedHere ? f.error.code : o.result === 'rejected' || o.result === 'error' ? o.code : null,
+          detail: refusedHere ? f.error.message : o.result === 'rejected' || o.result === 'error' ? o.reason : null,
         });
-        this.logger.debug('record applied', { journalId, controlId: request.controlId, status: outcome.status, summary: outcome.summary });
-        return;
-      } catch (e) {
-        if (e instanceof Hl7Error) error = e;
-        else {
-          status = 'error';
-          error = new Hl7Error('INTERNAL', Hl7ErrorCode.ApplicationInternalError, { reason: errorMessage(e) });
-          this.logger.error('record apply failed', { code: 'INTERNAL', reason: errorMessage(e), journalId });
-        }
       }
-      let ack: string;
-      try {
-        ack = buildAck(request, this.ackOptions(status === 'error' ? 'AE' : 'AR', error));
-      } catch {
-        ack = this.lastResortResult().ack;
-      }
-      return {
-        status,
-        reasonCode: error.code,
-        reason: error.message,
-        errorLocation: error.location ? formatLocation(error.location) : null,
-        ackCode: status === 'error' ? 'AE' : 'AR',
-        ack,
-      };
+      const f = failure as { status: 'rejected' | 'error'; error: Hl7Error } | null;
+      if (f) return this.override(f.status, f.error, request, plan.enhanced);
+      // Wake the deliveries once this group has committed (they read the outbox outside it).
+      if (queued.length > 0 && this.onQueued) setImmediate(() => queued.forEach((d) => this.onQueued!(d)));
+      return undefined;
     };
+  }
+
+  /**
+   * The record half of an admitted message when there are no channels (the record takes every
+   * message), run by the journal right after its row is inserted, in the same transaction.
+   */
+  private recordEffect(msg: Hl7Message, admitted: Admitted, request: AckRequest): NonNullable<JournalEntry['apply']> {
+    return (_db, journalId): EntryOverride | void => {
+      const f = this.applyToRecord(msg, admitted, request, journalId);
+      return f ? this.override(f.status, f.error, request, false) : undefined;
+    };
+  }
+
+  /**
+   * Apply a message to the record (in its own savepoint: a refusal leaves nothing). Returns what
+   * to answer instead of AA: `rejected` for an `Hl7Error` (AR), `error` for anything else (AE).
+   */
+  private applyToRecord(msg: Hl7Message, admitted: Admitted, request: AckRequest, journalId: number): { status: 'rejected' | 'error'; error: Hl7Error } | null {
+    const record = this.record;
+    if (!record) return { status: 'error', error: new Hl7Error('INTERNAL', Hl7ErrorCode.ApplicationInternalError, { reason: 'no record store configured' }) };
+    try {
+      const msh7 = msg.msh(7);
+      const entered = parseHl7Timestamp(msh7.split(msg.delimiters.component)[0] ?? '');
+      if (!entered) {
+        throw msh7
+          ? new Hl7Error('RECORD_BAD_TIMESTAMP', Hl7ErrorCode.DataType, { where: 'MSH', field: 'MSH-7' }, { segment: 'MSH', field: 7 })
+          : new Hl7Error('HL7_REQUIRED_FIELD', Hl7ErrorCode.RequiredFieldMissing, { field: 'MSH-7' }, { segment: 'MSH', field: 7 });
+      }
+      const acting = admitted.acting;
+      const outcome = record.apply(msg, {
+        provenance: {
+          organisationId: acting.organisationId,
+          teamId: acting.teamId ?? null,
+          onBehalfOf: acting.onBehalfOf ?? [],
+          chain: acting.chain,
+          senderId: admitted.sender.id,
+          journalId,
+          controlId: request.controlId,
+          messageType: msg.messageType,
+          enteredAt: entered.toISOString(),
+        },
+      });
+      this.logger.debug('record applied', { journalId, controlId: request.controlId, status: outcome.status, summary: outcome.summary });
+      return null;
+    } catch (e) {
+      if (e instanceof Hl7Error) return { status: 'rejected', error: e };
+      this.logger.error('record apply failed', { code: 'INTERNAL', reason: errorMessage(e), journalId });
+      return { status: 'error', error: new Hl7Error('INTERNAL', Hl7ErrorCode.ApplicationInternalError, { reason: errorMessage(e) }) };
+    }
+  }
+
+  /** The journal outcome (and the ACK sent) for a message its effects refused. */
+  private override(status: 'rejected' | 'error', error: Hl7Error, request: AckRequest, enhanced: boolean): EntryOverride {
+    const code = ackCodeFor(status, enhanced);
+    let ack: string;
+    try {
+      ack = buildAck(request, this.ackOptions(code, error));
+    } catch {
+      ack = this.lastResortResult().ack;
+    }
+    return { status, reasonCode: error.code, reason: error.message, errorLocation: error.location ? formatLocation(error.location) : null, ackCode: code, ack };
   }
 
   private rejected(raw: Buffer, meta: FrameMeta, receivedAt: number, request: AckRequest | null, charset: string | null, e: unknown): Prepared {

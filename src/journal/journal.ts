@@ -58,11 +58,12 @@ export interface JournalEntry {
   /** Readable "on behalf of" chain, e.g. "Acme on behalf of St Elsewhere". */
   acting?: string | null;
   /**
-   * The message's effect beyond its journal row (the record, audit rows), run inside the same
-   * group transaction right after the row is inserted, so "committed" covers both. Not run for a
-   * duplicate. For an accepted entry it runs inside a savepoint: returning an {@link EntryOverride}
-   * undoes everything it wrote and stores the override instead (e.g. the record refused it: AR).
-   * It must not throw (a throw fails the whole group, which answers AE for every message in it).
+   * The message's effect beyond its journal row (the record, outboxes, channel outcomes, audit
+   * rows), run inside the same group transaction right after the row is inserted, so "committed"
+   * covers both. Not run for a duplicate. Returning an {@link EntryOverride} stores that outcome
+   * instead (e.g. the record refused the message: AR); undoing what it wrote before refusing is the
+   * function's own business (a savepoint), so it can still keep rows that explain the refusal. It
+   * must not throw (a throw fails the whole group, which answers AE for every message in it).
    */
   apply?: (db: Database.Database, id: number) => EntryOverride | void;
 }
@@ -98,6 +99,17 @@ export interface JournalRow extends Omit<JournalEntry, 'raw' | 'rawSize' | 'enve
   rawSize: number;
   duplicateOf: number | null;
   envelope: string | null;
+}
+
+/** What one channel did with one message (table message_channel). */
+export interface ChannelOutcomeRow {
+  channel: string;
+  /** The channel's version (content hash) that ran. */
+  version: string;
+  outcome: 'passed' | 'filtered' | 'rejected' | 'error';
+  step: string | null;
+  code: string | null;
+  detail: string | null;
 }
 
 /** A transport-level event with no message (a refused connection, an idle timeout…). */
@@ -174,6 +186,7 @@ export class Journal {
   private readonly expireKeyStmt: Database.Statement | undefined;
   private readonly insertPartStmt: Database.Statement | undefined;
   private readonly overrideStmt: Database.Statement | undefined;
+  private readonly channelStmt: Database.Statement | undefined;
   private readonly flushBound = (): void => this.flush();
   private readonly logger: Logger;
   /** Counters since open. */
@@ -200,6 +213,9 @@ export class Journal {
       // index helper column changes; the stored message stays as it was).
       this.expireKeyStmt = db.prepare('UPDATE message SET dedup_key = NULL WHERE id = ?');
       this.insertPartStmt = db.prepare('INSERT INTO message_raw_part (message_id, seq, bytes) VALUES (?, ?, ?)');
+      this.channelStmt = db.prepare(
+        'INSERT OR REPLACE INTO message_channel (message_id, channel, version, outcome, step, code, detail) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      );
       this.overrideStmt = db.prepare(
         'UPDATE message SET status = ?, reason_code = ?, reason = ?, error_location = ?, ack_code = ?, ack = ?, dedup_key = NULL WHERE id = ?',
       );
@@ -382,26 +398,11 @@ export class Journal {
     if (e.apply && e.status !== 'duplicate') this.applyEffects(p, e.apply);
   }
 
-  /** Run an entry's effects; an accepted entry's run in a savepoint so an override can undo them. */
+  /** Run an entry's effects and store the outcome they decided. */
   private applyEffects(p: Pending, apply: NonNullable<JournalEntry['apply']>): void {
     const e = p.entry;
-    if (e.status !== 'accepted') {
-      apply(this.db, p.id);
-      return;
-    }
-    this.db.exec('SAVEPOINT apply');
-    let override: EntryOverride | void;
-    try {
-      override = apply(this.db, p.id);
-    } catch (err) {
-      this.db.exec('ROLLBACK TO apply; RELEASE apply');
-      throw err;
-    }
-    if (!override) {
-      this.db.exec('RELEASE apply');
-      return;
-    }
-    this.db.exec('ROLLBACK TO apply; RELEASE apply');
+    const override = apply(this.db, p.id);
+    if (!override) return;
     e.status = override.status;
     e.reasonCode = override.reasonCode;
     e.reason = override.reason;
@@ -410,6 +411,34 @@ export class Journal {
     e.ack = override.ack;
     // A refused message must not make a corrected resend look like a duplicate: release its key.
     this.overrideStmt!.run(e.status, e.reasonCode, e.reason, e.errorLocation, e.ackCode, e.ack, p.id);
+  }
+
+  /**
+   * Record what a channel did with a message. Call it only inside the group transaction (from a
+   * {@link JournalEntry.apply}), so it commits with the message.
+   */
+  writeChannelOutcome(messageId: number, o: ChannelOutcomeRow): void {
+    this.channelStmt!.run(messageId, o.channel, o.version, o.outcome, o.step, o.code, o.detail);
+  }
+
+  /** The channel outcomes of a message, by channel name. */
+  channelOutcomes(messageId: number): ChannelOutcomeRow[] {
+    return this.db
+      .prepare('SELECT channel, version, outcome, step, code, detail FROM message_channel WHERE message_id = ? ORDER BY channel')
+      .all(messageId) as ChannelOutcomeRow[];
+  }
+
+  /** Per channel, how many messages ended in each outcome (all time). */
+  channelCounts(): Record<string, Record<ChannelOutcomeRow['outcome'], number>> {
+    const out: Record<string, Record<ChannelOutcomeRow['outcome'], number>> = {};
+    for (const r of this.db.prepare('SELECT channel, outcome, count(*) AS n FROM message_channel GROUP BY channel, outcome').all() as Array<{
+      channel: string;
+      outcome: ChannelOutcomeRow['outcome'];
+      n: number;
+    }>) {
+      (out[r.channel] ??= { passed: 0, filtered: 0, rejected: 0, error: 0 })[r.outcome] = r.n;
+    }
+    return out;
   }
 
   /**

@@ -56,6 +56,18 @@ export const MIGRATIONS: readonly string[] = [
   // for authenticated messages; the acting organisation and the readable "on behalf of" chain.
   `ALTER TABLE message ADD COLUMN organisation_id TEXT;
    ALTER TABLE message ADD COLUMN acting TEXT;`,
+  // 3: what each channel did with a message (the per-channel counters are counts of these rows)
+  `CREATE TABLE message_channel (
+     message_id     INTEGER NOT NULL REFERENCES message(id),
+     channel        TEXT    NOT NULL,
+     version        TEXT    NOT NULL,             -- content hash of the channel that ran
+     outcome        TEXT    NOT NULL CHECK (outcome IN ('passed', 'filtered', 'rejected', 'error')),
+     step           TEXT,                         -- where it stopped, e.g. transform[2]
+     code           TEXT,
+     detail         TEXT,
+     PRIMARY KEY (message_id, channel)
+   ) WITHOUT ROWID;
+   CREATE INDEX message_channel_by_channel ON message_channel (channel, outcome);`,
 ];
 
 /** Bring a database to the newest schema version. */

@@ -20,7 +20,7 @@ import { type MessageIdentifier, readIdentifiers } from './identifiers.js';
 import { MERGE_TYPES, applyMerge } from './merge.js';
 import { attachIdentifiers, creationProblem, isOlder, mergeDemographics, readDemographics, resolvePatient } from './patients.js';
 import type { SqliteRecordStore } from './store.js';
-import type { AttachmentStore, HandlerContext, LabelSource, MessageHandler, OrganisationSettings, Provenance, RecordLabel } from './types.js';
+import { RECORD_LABELS, type AttachmentStore, type HandlerContext, type LabelSource, type MessageHandler, type OrganisationSettings, type Provenance, type RecordLabel } from './types.js';
 
 /** Message types that create and update records (ADT add / update person information). */
 export const UPDATE_TYPES: ReadonlySet<string> = new Set(['ADT^A28', 'ADT^A31']);
@@ -56,6 +56,16 @@ export interface ApplyOutcome {
   /** Short, no PHI. */
   summary: string;
   reviewId?: number;
+}
+
+/**
+ * The privacy label a channel set for the whole message in ZPL-1 (a Tributary Z-segment; see
+ * channels/examples/privacy-labels): it wins over the code mappings. Anything but one of the four
+ * labels is ignored.
+ */
+export function messageLabel(message: Hl7Message): RecordLabel | undefined {
+  const v = message.get('ZPL-1');
+  return v !== undefined && (RECORD_LABELS as readonly string[]).includes(v) ? (v as RecordLabel) : undefined;
 }
 
 /** Applies messages to the record. */
@@ -133,7 +143,7 @@ export class RecordService {
     }
     attachIdentifiers(this.store, patientId, ids, p, { replaceNhs: input.reviewed !== undefined && input.reviewed.patientId === undefined });
 
-    const result = handler!(message, this.contextFor(patientId, provenance, settings));
+    const result = handler!(message, this.contextFor(patientId, provenance, settings, messageLabel(message)));
     const summary = created ? `record created; ${result.summary}` : result.summary;
     return { status: result.changed || created ? 'applied' : 'skipped', patientId, summary };
   }
@@ -156,15 +166,17 @@ export class RecordService {
   }
 
   /** The handler context for a patient (exported for tests and the review queue). */
-  contextFor(patientId: string, provenance: Provenance, settings: OrganisationSettings): HandlerContext {
+  contextFor(patientId: string, provenance: Provenance, settings: OrganisationSettings, label?: RecordLabel): HandlerContext {
     const org = provenance.organisationId;
     return {
       store: this.store,
       attachments: this.attachments,
       patientId,
       provenance,
-      settings,
-      labelFor: (source, code) => (code === undefined || code === '' ? undefined : this.labelMappings(org, source, code)) ?? settings.defaultLabel,
+      // A message label is the default for everything the message writes.
+      settings: label ? { ...settings, defaultLabel: label } : settings,
+      labelFor: (source, code) =>
+        label ?? (code === undefined || code === '' ? undefined : this.labelMappings(org, source, code)) ?? settings.defaultLabel,
     };
   }
 

@@ -2,10 +2,10 @@
 /** Synthetic HL7 v2 messages for tests (made-up patients only). */
 
 /** A ~1 KB ADT^A01 with a given MSH-10, CR-terminated segments; `security` is MSH-8 (a credential). */
-export function adtA01(controlId: string, opts: { sendingApp?: string; facility?: string; version?: string; security?: string; visit?: string } = {}): string {
+export function adtA01(controlId: string, opts: { sendingApp?: string; facility?: string; version?: string; security?: string; visit?: string; ackModes?: string } = {}): string {
   return (
     [
-      `MSH|^~\\&|${opts.sendingApp ?? 'PAS'}|${opts.facility ?? 'RXX'}|TRIBUTARY|TRIBUTARY|20250314081530|${opts.security ?? ''}|ADT^A01^ADT_A01|${controlId}|P|${opts.version ?? '2.5.1'}|||AL|NE|GBR|UNICODE UTF-8`,
+      `MSH|^~\\&|${opts.sendingApp ?? 'PAS'}|${opts.facility ?? 'RXX'}|TRIBUTARY|TRIBUTARY|20250314081530|${opts.security ?? ''}|ADT^A01^ADT_A01|${controlId}|P|${opts.version ?? '2.5.1'}|||${opts.ackModes ?? '|'}|GBR|UNICODE UTF-8`,
       'EVN|A01|20250314081500',
       'PID|1||H123456^^^RXX^MR~9434765919^^^NHS^NH||TESTPATIENT^ALEX^Q^^MX||19800101|U|||1 TEST STREET^^LEEDS^^LS1 1AA^GBR^H||^PRN^PH^^44^113^4960000',
       'NK1|1|TESTPATIENT^SAM|SPO^Spouse^HL70063',

@@ -213,8 +213,9 @@ test('connections over the per-address limit are refused at accept and recorded'
 
 test('an idle connection is closed after idleTimeoutMs and the event recorded', async (t) => {
   const engine = await inProcessEngine(t, { mllp: { idleTimeoutMs: 200 } });
-  const c = await rawClient(engine.mllpPort);
+  // Timed from before the connect: the engine's idle timer starts at its accept.
   const started = Date.now();
+  const c = await rawClient(engine.mllpPort);
   await c.closed;
   t.true(Date.now() - started >= 150);
   await new Promise((r) => setTimeout(r, 20));

@@ -23,7 +23,7 @@ const ALLOWED: Record<string, string[]> = {
   channels: ['hl7', 'record'],
   fhir: ['hl7', 'record', 'authorisation'],
   ingest: ['hl7', 'journal', 'authentication', 'authorisation', 'record', 'channels'],
-  interfaces: ['hl7', 'mllp', 'journal', 'ingest', 'authentication', 'authorisation', 'record', 'fhir'],
+  interfaces: ['hl7', 'mllp', 'journal', 'ingest', 'authentication', 'authorisation', 'record', 'fhir', 'channels'],
   engine: ['config', 'hl7', 'mllp', 'journal', 'ingest', 'interfaces', 'authentication', 'authorisation', 'record', 'channels', 'fhir'],
   cli: ['config', 'hl7', 'mllp', 'journal', 'ingest', 'interfaces', 'engine', 'authentication', 'authorisation', 'record', 'channels', 'fhir'],
 };

@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * `tributary admin id-type|label-map ...`: the organisation configuration the record reads on
+ * every message. Local identifier types say which PID-3 authority / type code pairs are an
+ * organisation's (or team's) own patient ids (MRNs); label maps turn coded values (PV1-10 hospital
+ * service, OBR-4 test, AL1-3 allergen) into privacy labels. Both live in record tables and are read
+ * per message, so a running engine uses a change from its next message. Every change is audited
+ * like the other admin commands (action add/set/remove, the actor).
+ */
+import type { Argv, CommandModule } from 'yargs';
+import { TributaryError } from '../errors.js';
+import { type LabelMapping, type LabelSource, type LocalIdType, RECORD_LABELS, type RecordLabel } from '../record/index.js';
+import type { CliIO } from './common.js';
+import { type RecordDb, type Run, dataFlags, jsonLines, table, withRecordDb } from './record-db.js';
+
+/** The coded fields a label map reads. */
+export const LABEL_SOURCES: readonly LabelSource[] = ['PV1-10', 'OBR-4', 'AL1-3'];
+
+function flags<T>(y: Argv<T>) {
+  return dataFlags(y).option('json', { type: 'boolean', default: false, describe: 'JSON lines output' });
+}
+
+/** The organisation must exist; a team must exist and belong to it. */
+function checkScope(r: RecordDb, org: string, team: string | undefined): void {
+  if (!r.senders.getOrganisation(org)) throw new TributaryError('ADMIN_NOT_FOUND', { what: 'organisation', id: org });
+  if (team === undefined) return;
+  const t = r.senders.getTeam(team);
+  if (!t) throw new TributaryError('ADMIN_NOT_FOUND', { what: 'team', id: team });
+  if (t.organisationId !== org) throw new TributaryError('ADMIN_INVALID', { field: '--team', reason: `team ${team} belongs to ${t.organisationId}, not ${org}` });
+}
+
+/** A label as typed (`mental-health`, `Mental Health`) → the stored value. */
+export function parseRecordLabel(value: string): RecordLabel {
+  const v = value.trim().toUpperCase().replace(/[- ]/g, '_');
+  if (!(RECORD_LABELS as readonly string[]).includes(v)) throw new TributaryError('ADMIN_INVALID', { field: '--label', reason: `expected one of ${RECORD_LABELS.join(', ')}` });
+  return v as RecordLabel;
+}
+
+/** A `--source` as typed → the stored value. */
+export function parseSource(value: string): LabelSource {
+  const v = value.trim().toUpperCase();
+  if (!(LABEL_SOURCES as readonly string[]).includes(v)) throw new TributaryError('ADMIN_INVALID', { field: '--source', reason: `expected one of ${LABEL_SOURCES.join(', ')}` });
+  return v as LabelSource;
+}
+
+const idTypeJson = (x: LocalIdType): Record<string, unknown> => ({ ...x });
+const printIdTypes = (io: CliIO, json: boolean, list: LocalIdType[]): number => {
+  if (json) jsonLines(io, list.map(idTypeJson));
+  else table(io, ['ID', 'ORG', 'TEAM', 'AUTHORITY', 'TYPE-CODE'], list.map((x) => [String(x.id), x.organisationId, x.teamId ?? '(all)', x.authority, x.typeCode]), 'no local identifier types');
+  return 0;
+};
+const printMappings = (io: CliIO, json: boolean, list: LabelMapping[]): number => {
+  if (json) jsonLines(io, list);
+  else table(io, ['ORG', 'SOURCE', 'CODE', 'LABEL'], list.map((x) => [x.organisationId, x.source, x.code, x.label]), 'no label mappings');
+  return 0;
+};
+
+/** `admin id-type add|list|remove`: add it to the `admin` command's builder. */
+export function idTypeCommand(run: Run, io: CliIO): CommandModule {
+  return {
+    command: 'id-type',
+    describe: 'local patient identifier types (PID-3 authority and type code) of an organisation or team',
+    builder: (y) =>
+      y
+        .command(
+          'add',
+          'declare a PID-3 authority (component 4.1) and type code (component 5) as the organisation\'s (or team\'s) own patient id',
+          (y2) =>
+            flags(y2)
+              .option('org', { type: 'string', requiresArg: true, demandOption: true, describe: 'organisation id' })
+              .option('team', { type: 'string', requiresArg: true, describe: 'only for messages acting as this team of the organisation' })
+              .option('authority', { type: 'string', requiresArg: true, demandOption: true, describe: 'assigning authority (PID-3.4.1), or * for any' })
+              .option('type-code', { type: 'string', requiresArg: true, demandOption: true, describe: 'identifier type code (PID-3.5), e.g. MRN' }),
+          (a) =>
+            void run(() =>
+              withRecordDb(a.data, { actor: a.actor, create: true }, (r) => {
+                const added = r.record.transaction(() => {
+                  checkScope(r, a.org, a.team);
+                  const x = r.record.addLocalIdType({ organisationId: a.org, teamId: a.team ?? null, authority: a.authority.trim(), typeCode: a['type-code'].trim() });
+                  r.audit('add', 'local-id-type', String(x.id), { organisationId: x.organisationId, teamId: x.teamId, authority: x.authority, typeCode: x.typeCode });
+                  return x;
+                });
+                return printIdTypes(io, a.json, [added]);
+              }),
+            ),
+        )
+        .command(
+          'list',
+          'list local identifier types',
+          (y2) => flags(y2).option('org', { type: 'string', requiresArg: true, describe: 'only this organisation' }),
+          (a) => void run(() => withRecordDb(a.data, { actor: a.actor, create: true }, (r) => printIdTypes(io, a.json, r.record.listLocalIdTypes(a.org)))),
+        )
+        .command(
+          'remove',
+          'remove a local identifier type by id (identifiers already stored stay with their records)',
+          (y2) => flags(y2).option('id', { type: 'number', requiresArg: true, demandOption: true, describe: 'id from id-type list' }),
+          (a) =>
+            void run(() =>
+              withRecordDb(a.data, { actor: a.actor, create: true }, (r) => {
+                r.record.transaction(() => {
+                  const x = r.record.listLocalIdTypes().find((t) => t.id === a.id);
+                  if (x === undefined || !r.record.removeLocalIdType(a.id)) throw new TributaryError('ADMIN_NOT_FOUND', { what: 'local identifier type', id: String(a.id) });
+                  r.audit('remove', 'local-id-type', String(x.id), { organisationId: x.organisationId, teamId: x.teamId, authority: x.authority, typeCode: x.typeCode });
+                });
+                const message = `removed local identifier type ${a.id}`;
+                if (a.json) jsonLines(io, [{ ok: true, message }]);
+                else io.stdout.write(message + '\n');
+                return 0;
+              }),
+            ),
+        )
+        .demandCommand(1, 'admin id-type needs a subcommand: add, list or remove')
+        .strict(),
+    handler: () => undefined,
+  };
+}
+
+/** `admin label-map add|list|remove`: add it to the `admin` command's builder. */
+export function labelMapCommand(run: Run, io: CliIO): CommandModule {
+  // Checked by parseSource, not yargs `choices`: its message spans lines, ours is one.
+  const source = { type: 'string', requiresArg: true, describe: `the coded field: ${LABEL_SOURCES.join(', ')} (hospital service, test, allergen)` } as const;
+  return {
+    command: 'label-map',
+    describe: 'privacy labels for coded values (PV1-10, OBR-4, AL1-3) of an organisation',
+    builder: (y) =>
+      y
+        .command(
+          'add',
+          'map a code to a privacy label (replaces the code\'s mapping when there is one)',
+          (y2) =>
+            flags(y2)
+              .option('org', { type: 'string', requiresArg: true, demandOption: true, describe: 'organisation id' })
+              .option('source', { ...source, demandOption: true })
+              .option('code', { type: 'string', requiresArg: true, demandOption: true, describe: 'the code as sent (component 1), case-sensitive' })
+              .option('label', { type: 'string', requiresArg: true, demandOption: true, describe: `${RECORD_LABELS.join(', ')}` }),
+          (a) =>
+            void run(() =>
+              withRecordDb(a.data, { actor: a.actor, create: true }, (r) => {
+                const label = parseRecordLabel(a.label);
+                const src = parseSource(a.source);
+                const code = a.code.trim();
+                if (code === '') throw new TributaryError('ADMIN_INVALID', { field: '--code', reason: 'must not be empty' });
+                const mapping: LabelMapping = { organisationId: a.org, source: src, code, label };
+                r.record.transaction(() => {
+                  checkScope(r, a.org, undefined);
+                  const previous = r.record.mappedLabel(a.org, src, code);
+                  r.record.setLabelMapping(mapping);
+                  r.audit(previous === undefined ? 'add' : 'update', 'label-mapping', `${a.org}|${src}|${code}`, { label, ...(previous === undefined ? {} : { previous }) });
+                });
+                return printMappings(io, a.json, [mapping]);
+              }),
+            ),
+        )
+        .command(
+          'list',
+          'list label mappings',
+          (y2) => flags(y2).option('org', { type: 'string', requiresArg: true, describe: 'only this organisation' }),
+          (a) => void run(() => withRecordDb(a.data, { actor: a.actor, create: true }, (r) => printMappings(io, a.json, r.record.listLabelMappings(a.org)))),
+        )
+        .command(
+          'remove',
+          'remove a mapping (items already labelled keep their label; new ones get the default label)',
+          (y2) =>
+            flags(y2)
+              .option('org', { type: 'string', requiresArg: true, demandOption: true, describe: 'organisation id' })
+              .option('source', { ...source, demandOption: true })
+              .option('code', { type: 'string', requiresArg: true, demandOption: true, describe: 'the code' }),
+          (a) =>
+            void run(() =>
+              withRecordDb(a.data, { actor: a.actor, create: true }, (r) => {
+                const src = parseSource(a.source);
+                r.record.transaction(() => {
+                  const previous = r.record.mappedLabel(a.org, src, a.code);
+                  if (previous === undefined || !r.record.removeLabelMapping(a.org, src, a.code)) {
+                    throw new TributaryError('ADMIN_NOT_FOUND', { what: 'label mapping', id: `${a.org} ${src} ${a.code}` });
+                  }
+                  r.audit('remove', 'label-mapping', `${a.org}|${src}|${a.code}`, { previous });
+                });
+                const message = `removed label mapping ${a.org} ${src} ${a.code}`;
+                if (a.json) jsonLines(io, [{ ok: true, message }]);
+                else io.stdout.write(message + '\n');
+                return 0;
+              }),
+            ),
+        )
+        .demandCommand(1, 'admin label-map needs a subcommand: add, list or remove')
+        .strict(),
+    handler: () => undefined,
+  };
+}

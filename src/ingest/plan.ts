@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * What the channels decide for one admitted message, worked out before its journal row is queued
+ * (scripts never run inside the commit): which channels take it, what each one did, which outcome
+ * the ACK reports, and what is to be written (record, outbox) if the message is accepted.
+ *
+ * Routing rule (docs/channels.md): every enabled channel whose source matches runs, in folder
+ * order, each on its own copy. The ACK reflects the channels that deliver to the record; when none
+ * of the matching channels does, it reflects all of them. The worst of those decides: a script or
+ * step error is `AE`, a rejection `AR`; filtered and passed are `AA`. A message is taken whole or
+ * not at all: unless the ACK is `AA`, nothing of it reaches the record or an outbox.
+ */
+import type { Channel, ChannelOutcome, ChannelRegistry, Destination } from '../channels/index.js';
+import { ackModeFor } from '../channels/index.js';
+import { Hl7Error, Hl7ErrorCode, type Hl7Message } from '../hl7/index.js';
+
+/** One matching channel and what it did. */
+export interface ChannelRun {
+  channel: Channel;
+  outcome: ChannelOutcome;
+}
+
+/** The channels' decision for a message. */
+export interface ChannelPlan {
+  runs: ChannelRun[];
+  /** The error the ACK reports (`status` says AR or AE); null when accepted. */
+  error: Hl7Error | null;
+  status: 'accepted' | 'rejected' | 'error';
+  /**
+   * Answer with the commit codes CA/CR/CE: the channel answers in enhanced mode and the sender did
+   * not ask for an application acknowledgment (MSH-16 not AL, ER or SU). The record is applied
+   * before the answer, so when MSH-16 asks for one, the single ACK is the application ACK (AA/AR/AE).
+   */
+  enhanced: boolean;
+}
+
+/** MSH-16 values that ask for an application acknowledgment. */
+const APPLICATION_ACK = new Set(['AL', 'ER', 'SU']);
+
+const RANK = { pass: 0, filtered: 0, rejected: 1, error: 2 } as const;
+
+/** True when a channel delivers to the aggregated record. */
+export function deliversToRecord(channel: Channel): boolean {
+  return channel.definition.destinations.some((d: Destination) => d.type === 'record');
+}
+
+/** Route and run the channels for an admitted message. Never throws. */
+export function planChannels(registry: ChannelRegistry, message: Hl7Message, sender: { interface: string; senderId: string; organisationId: string }): ChannelPlan {
+  const matched = registry.route(message, sender);
+  if (matched.length === 0) {
+    const enhanced = message.msh(15) !== '' && !APPLICATION_ACK.has(message.msh(16));
+    const error = new Hl7Error('CHANNEL_NO_ROUTE', Hl7ErrorCode.UnsupportedMessageType, { messageType: message.messageType || '(none)' }, { segment: 'MSH', field: 9 });
+    return { runs: [], error, status: 'rejected', enhanced };
+  }
+  const runs = matched.map((channel) => ({ channel, outcome: registry.run(channel, message, { sender }) }));
+  const recordRuns = runs.filter((r) => deliversToRecord(r.channel));
+  const decisive = recordRuns.length > 0 ? recordRuns : runs;
+  let worst = decisive[0]!;
+  for (const r of decisive) if (RANK[r.outcome.result] > RANK[worst.outcome.result]) worst = r;
+  const enhanced = ackModeFor(decisive[0]!.channel, message) === 'enhanced' && !APPLICATION_ACK.has(message.msh(16));
+  const o = worst.outcome;
+  if (o.result === 'rejected' || o.result === 'error') {
+    const error = new Hl7Error(o.code, Hl7ErrorCode.ApplicationInternalError, o.params);
+    return { runs, error, status: o.result === 'error' ? 'error' : 'rejected', enhanced };
+  }
+  return { runs, error: null, status: 'accepted', enhanced };
+}
