@@ -151,6 +151,13 @@ export const rows = {
 /** @internal SQL selecting senders with their organisation's kind. */
 export const SENDER_SELECT = 'SELECT s.*, o.kind AS kind FROM sender s JOIN organisation o ON o.id = s.organisation_id';
 
+/**
+ * Changes made by this process (any database): lets a {@link SenderDirectory} skip its per-turn
+ * cache when a change was made in the same event-loop turn. Changes from other processes are
+ * seen at the next turn through the database counter.
+ */
+export const localChanges = { count: 0 };
+
 /** The current value of the generation counter (bumped by every change). */
 export function readGeneration(db: Database.Database): number {
   return (db.prepare('SELECT value FROM senders_generation WHERE id = 1').get() as { value: number }).value;
@@ -200,6 +207,7 @@ export class SenderStore {
         const out = fn();
         writeAudit(this.db, { at: this.now(), actor: this.actor, action, objectType, objectId: out.objectId ?? objectId, detail: out.detail });
         this.db.prepare('UPDATE senders_generation SET value = value + 1 WHERE id = 1').run();
+        localChanges.count++;
         return out.result;
       })
       .immediate();

@@ -6,9 +6,6 @@
  * picks changes up at its next check (no restart). Secrets are printed once, by `credential add`
  * and `credential rotate`, and never again.
  */
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import {
   type AuditRow,
@@ -25,10 +22,9 @@ import {
   generateSecret,
   hashSecret,
 } from '../authentication/index.js';
-import { databasePath } from '../engine/engine.js';
 import { idTypeCommand, labelMapCommand } from './admin-record.js';
 import { TributaryError, isTributaryError } from '../errors.js';
-import { parseSince, type CliIO } from './common.js';
+import { openDatabase, parseSince, printTable, type CliIO } from './common.js';
 
 type Run = (fn: () => Promise<number> | number) => Promise<void>;
 
@@ -53,17 +49,8 @@ const FLAG: Record<string, string> = {
 
 /** Open the data directory's database (created if missing: admins may configure before the first start). */
 function openStore(data: string, actor: string | undefined): SenderStore {
-  const file = databasePath(data);
-  let db: Database.Database;
-  try {
-    mkdirSync(resolve(data), { recursive: true });
-    db = new Database(file);
-    db.pragma('busy_timeout = 5000');
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-  } catch (e) {
-    throw new TributaryError('JOURNAL_OPEN_FAILED', { file, reason: e instanceof Error ? e.message : String(e) }, { cause: e });
-  }
+  // Created if missing: senders may be configured before the first start.
+  const db = openDatabase(data, { create: true });
   try {
     return new SenderStore(db, { actor: actor ?? defaultActor() });
   } catch (e) {
@@ -97,12 +84,7 @@ function withStore(a: Common, fn: (store: SenderStore) => number): number {
 
 const iso = (t: number | null | undefined): string => (t == null ? '-' : new Date(t).toISOString());
 
-function table(io: CliIO, header: string[], rowsIn: string[][], empty: string): void {
-  const all = [header, ...rowsIn];
-  const widths = header.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)));
-  for (const r of all) io.stdout.write(r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd() + '\n');
-  if (rowsIn.length === 0) io.stdout.write(`(${empty})\n`);
-}
+const table = printTable;
 
 function jsonLines(io: CliIO, items: unknown[]): void {
   for (const i of items) io.stdout.write(JSON.stringify(i) + '\n');

@@ -6,7 +6,7 @@
  */
 import type { CommandModule } from 'yargs';
 import { compileChannels, formatIssue, runChannelTests } from '../channels/index.js';
-import type { CliIO } from './common.js';
+import { openDatabase, printTable, type CliIO } from './common.js';
 import { existsSync } from 'node:fs';
 import { databasePath } from '../engine/engine.js';
 import { Journal } from '../journal/journal.js';
@@ -83,9 +83,7 @@ export function runListChannels(dir: string, json: boolean, io: CliIO, dataDir?:
         c.file,
       ]);
     }
-    const widths = rows[0]!.map((_, k) => Math.max(...rows.map((r) => r[k]!.length)));
-    for (const r of rows) io.stdout.write(r.map((cell, k) => (k === r.length - 1 ? cell : cell.padEnd(widths[k]!))).join('  ') + '\n');
-    if (channels.length === 0) io.stdout.write('(no channels)\n');
+printTable(io, rows[0]!, rows.slice(1), 'no channels');
   }
   // A listing still shows the valid channels; the problems go to stderr and make the exit code.
   for (const i of issues) io.stderr.write(`tributary: ${formatIssue(i)}\n`);

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-/** Helpers shared by the CLI commands: output streams, exit codes, option parsing. */
-import { TributaryError } from '../errors.js';
+/** Helpers shared by the CLI commands: output streams, exit codes, option parsing, tables, the database. */
+import Database from 'better-sqlite3';
+import { existsSync, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { databasePath } from '../engine/engine.js';
+import { TributaryError, errorMessage } from '../errors.js';
 
 /** Process exit codes of the CLI (documented in README "CLI"). */
 export const EXIT = {
@@ -56,4 +60,38 @@ export function readAck(text: string): { code: string; controlId: string; text: 
   const mshFields = msh.split(fs);
   const msa = (segs.find((s) => s.startsWith('MSA')) ?? '').split(fs);
   return { code: msa[1] ?? '', controlId: msa[2] ?? '', text: msa[3] ?? '', timestamp: mshFields[6] ?? '', ackId: mshFields[9] ?? '' };
+}
+
+/** Print a table: a header, padded columns (the last one free), and `(empty)` when there are no rows. */
+export function printTable(io: CliIO, header: string[], rows: string[][], empty: string): void {
+  const all = [header, ...rows];
+  const widths = header.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)));
+  for (const r of all) io.stdout.write(r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd() + '\n');
+  if (rows.length === 0) io.stdout.write(`(${empty})\n`);
+}
+
+/**
+ * Open the engine database of a data directory from a CLI command, beside a running engine (WAL,
+ * waits for its group commit). `create`: make the directory and file if missing (configuring before
+ * the first start); otherwise a missing database is a one-line error. `readonly` opens it read-only.
+ * @throws TributaryError `JOURNAL_OPEN_FAILED`
+ */
+export function openDatabase(data: string, options: { create?: boolean; readonly?: boolean } = {}): Database.Database {
+  const file = databasePath(data);
+  if (!options.create && !existsSync(file)) {
+    throw new TributaryError('JOURNAL_OPEN_FAILED', { file, reason: 'no database here (has the engine run with this --data?)' });
+  }
+  try {
+    if (options.create) mkdirSync(resolve(data), { recursive: true });
+    const db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: !options.create });
+    // A running engine holds the same file: wait for its group commit instead of failing.
+    db.pragma('busy_timeout = 5000');
+    if (!options.readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+    }
+    return db;
+  } catch (e) {
+    throw new TributaryError('JOURNAL_OPEN_FAILED', { file, reason: errorMessage(e) }, { cause: e });
+  }
 }

@@ -5,7 +5,7 @@ import { Hl7Message, decodeHl7Bytes } from '../hl7/index.js';
 import { Journal, type JournalRow, type MessageStatus } from '../journal/journal.js';
 import { databasePath } from '../engine/engine.js';
 import { TributaryError } from '../errors.js';
-import { parseSince, type CliIO } from './common.js';
+import { parseSince, printTable, type CliIO } from './common.js';
 
 /** Statuses accepted by `--status`. */
 export const STATUSES: readonly MessageStatus[] = ['accepted', 'rejected', 'error', 'duplicate'];
@@ -64,9 +64,7 @@ export function runList(args: ListArgs, io: CliIO): number {
         r.reason ?? '',
       ]);
     }
-    const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
-    for (const row of table) io.stdout.write(row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd() + '\n');
-    if (rows.length === 0) io.stdout.write('(no messages)\n');
+    printTable(io, table[0]!, table.slice(1), 'no messages');
     return 0;
   } finally {
     journal.close();

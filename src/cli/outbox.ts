@@ -5,12 +5,10 @@
  * while the engine runs (a retried item is picked up at the engine's next poll). See docs/outbox.md.
  */
 import Database from 'better-sqlite3';
-import { existsSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { OUTBOX_STATUSES, Outbox, type OutboxItem, type OutboxStatus } from '../channels/outbox.js';
-import { databasePath } from '../engine/engine.js';
-import { TributaryError, errorMessage } from '../errors.js';
-import type { CliIO } from './common.js';
+import { TributaryError } from '../errors.js';
+import { openDatabase, printTable, type CliIO } from './common.js';
 
 type Run = (fn: () => Promise<number> | number) => Promise<void>;
 
@@ -18,15 +16,7 @@ const DATA_OPTION = { type: 'string', default: './data', describe: 'data directo
 
 /** Open the data directory's database; the outbox table is never created here. */
 function openOutbox(data: string, readonly: boolean): { db: Database.Database; outbox: Outbox } {
-  const file = databasePath(data);
-  if (!existsSync(file)) throw new TributaryError('JOURNAL_OPEN_FAILED', { file, reason: 'no database here (has the engine run with this --data?)' });
-  let db: Database.Database;
-  try {
-    db = new Database(file, { readonly, fileMustExist: true });
-    db.pragma('busy_timeout = 5000');
-  } catch (e) {
-    throw new TributaryError('JOURNAL_OPEN_FAILED', { file, reason: errorMessage(e) }, { cause: e });
-  }
+  const db = openDatabase(data, { readonly });
   return { db, outbox: new Outbox(db, { migrate: false }) };
 }
 
@@ -74,9 +64,7 @@ export function runOutboxList(args: OutboxListArgs, io: CliIO): number {
       const when = i.status === 'pending' ? `next ${iso(i.nextAttemptAt)}` : i.status === 'delivered' ? iso(i.deliveredAt)! : iso(i.deadAt)!;
       table.push([String(i.id), i.destination, String(i.journalId), i.controlId || '-', i.status, String(i.attempts), when, i.lastError ?? '']);
     }
-    const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
-    for (const row of table) io.stdout.write(row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd() + '\n');
-    if (items.length === 0) io.stdout.write('(no outbox items)\n');
+    printTable(io, table[0]!, table.slice(1), 'no outbox items');
     return 0;
   } finally {
     db.close();

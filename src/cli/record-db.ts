@@ -5,14 +5,11 @@
  * writes, finding a patient by `--nhs` or `--id`, and output helpers.
  */
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { SenderStore, defaultActor, writeAudit } from '../authentication/index.js';
-import { databasePath } from '../engine/engine.js';
 import { TributaryError } from '../errors.js';
 import { NHS_NUMBER_SYSTEM, SqliteRecordStore, isValidNhsNumber } from '../record/index.js';
-import type { CliIO } from './common.js';
+import { openDatabase, printTable, type CliIO } from './common.js';
 
 /** main.ts's runner: exit codes and one-line user errors. */
 export type Run = (fn: () => Promise<number> | number) => Promise<void>;
@@ -38,21 +35,7 @@ export interface RecordDb {
  * silently an empty record.
  */
 export function openRecordDb(data: string, options: { actor?: string; create?: boolean } = {}): RecordDb {
-  const file = databasePath(data);
-  if (!options.create && !existsSync(file)) {
-    throw new TributaryError('JOURNAL_OPEN_FAILED', { file, reason: 'no database here (has the engine run with this --data?)' });
-  }
-  let db: Database.Database;
-  try {
-    if (options.create) mkdirSync(resolve(data), { recursive: true });
-    db = new Database(file);
-    // A running engine holds the same file: wait for its group commit instead of failing.
-    db.pragma('busy_timeout = 5000');
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-  } catch (e) {
-    throw new TributaryError('JOURNAL_OPEN_FAILED', { file, reason: e instanceof Error ? e.message : String(e) }, { cause: e });
-  }
+  const db = openDatabase(data, { create: options.create });
   try {
     const actor = options.actor ?? defaultActor();
     const senders = new SenderStore(db, { actor });
@@ -119,13 +102,8 @@ export function dataFlags<T>(y: Argv<T>) {
     .option('actor', { type: 'string', requiresArg: true, describe: 'who is acting, for the audit log [default: the OS user]' });
 }
 
-/** Print a table: padded columns, the last one free. */
-export function table(io: CliIO, header: string[], rows: string[][], empty: string): void {
-  const all = [header, ...rows];
-  const widths = header.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)));
-  for (const r of all) io.stdout.write(r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd() + '\n');
-  if (rows.length === 0) io.stdout.write(`(${empty})\n`);
-}
+/** Print a table (see {@link printTable}). */
+export const table = printTable;
 
 /** One JSON document per line. */
 export function jsonLines(io: CliIO, items: unknown[]): void {

@@ -350,8 +350,12 @@ export class Ingestor {
       let failure: { status: 'rejected' | 'error'; error: Hl7Error; channel: string } | null = null;
       const queued: string[] = [];
       if (accepted) {
+        // One write (the usual single record destination) is undone by the record's own
+        // savepoint; several need one around them all.
+        const writes = plan.runs.reduce((n, r) => n + (r.outcome.result === 'pass' ? r.channel.definition.destinations.length : 0), 0);
+        const atomically = (fn: () => void): void => (writes > 1 ? db.transaction(fn)() : fn());
         try {
-          db.transaction(() => {
+          atomically(() => {
             for (const run of plan.runs) {
               if (run.outcome.result !== 'pass') continue;
               run.channel.definition.destinations.forEach((destination, index) => {
@@ -372,7 +376,7 @@ export class Ingestor {
                 this.channels?.countQueued(run.channel.name);
               });
             }
-          })();
+          });
         } catch (e) {
           if (!failure) throw e;
         }

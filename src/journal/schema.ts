@@ -66,8 +66,7 @@ export const MIGRATIONS: readonly string[] = [
      code           TEXT,
      detail         TEXT,
      PRIMARY KEY (message_id, channel)
-   ) WITHOUT ROWID;
-   CREATE INDEX message_channel_by_channel ON message_channel (channel, outcome);`,
+   ) WITHOUT ROWID;`,
 ];
 
 /** Bring a database to the newest schema version. */

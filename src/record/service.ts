@@ -14,6 +14,7 @@
  * message runs inside a savepoint so a message answered `AR` leaves nothing behind while the
  * other messages of the same group still commit.
  */
+import type Database from 'better-sqlite3';
 import { Hl7Error, Hl7ErrorCode, Hl7Message } from '../hl7/index.js';
 import { createAdtUpdateHandler } from './adt.js';
 import { type MessageIdentifier, readIdentifiers } from './identifiers.js';
@@ -76,6 +77,7 @@ export class RecordService {
   private readonly settingsFor: RecordServiceOptions['settingsFor'];
   private readonly labelMappings: NonNullable<RecordServiceOptions['labelMappings']>;
   private readonly adt: MessageHandler;
+  private readonly savepoint: { begin: Database.Statement; release: Database.Statement; rollback: Database.Statement };
 
   /** @param options - store, attachments, handlers and the organisation settings */
   constructor(options: RecordServiceOptions) {
@@ -85,6 +87,8 @@ export class RecordService {
     this.settingsFor = options.settingsFor;
     this.labelMappings = options.labelMappings ?? ((org, source, code) => options.store.mappedLabel(org, source, code));
     this.adt = createAdtUpdateHandler(options.store);
+    const db = options.store.db;
+    this.savepoint = { begin: db.prepare('SAVEPOINT record_apply'), release: db.prepare('RELEASE record_apply'), rollback: db.prepare('ROLLBACK TO record_apply') };
   }
 
   /** The handler for a message type, or undefined. */
@@ -99,7 +103,20 @@ export class RecordService {
    * @throws Hl7Error for everything answered `AR`
    */
   apply(message: Hl7Message, input: ApplyInput): ApplyOutcome {
-    return this.store.db.transaction(() => this.applyNow(message, input))();
+    const db = this.store.db;
+    if (!db.inTransaction) return db.transaction(() => this.applyNow(message, input))();
+    // Inside the journal's group transaction: a savepoint through cached statements (building a
+    // better-sqlite3 transaction wrapper per message cost more than the savepoint itself).
+    this.savepoint.begin.run();
+    try {
+      const outcome = this.applyNow(message, input);
+      this.savepoint.release.run();
+      return outcome;
+    } catch (e) {
+      this.savepoint.rollback.run();
+      this.savepoint.release.run();
+      throw e;
+    }
   }
 
   private applyNow(message: Hl7Message, input: ApplyInput): ApplyOutcome {
