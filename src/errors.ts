@@ -78,7 +78,7 @@ export const ERROR_CATALOG = define({
   ADMIN_NOT_FOUND: { message: 'no {what} "{id}"', user: true },
   ADMIN_DUPLICATE: { message: '{what} "{id}" already exists', user: true },
   ADMIN_IN_USE: { message: '{what} "{id}" is still used by {uses}; remove those first', user: true },
-  ADMIN_CONFIG_INVALID: { message: 'invalid declared sender configuration:\n{issues}', user: true },
+  ADMIN_CONFIG_INVALID: { message: 'invalid declared access configuration:\n{issues}', user: true },
   // --- record: patients, identifiers, ADT demographics and lists, merges, review queue (answered AR) ---
   RECORD_UNSUPPORTED_TYPE: { message: 'unsupported message type {type}', user: true },
   RECORD_NO_IDENTIFIER: { message: 'PID-2/PID-3 carry no patient identifier this organisation can use', user: true },

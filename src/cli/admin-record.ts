@@ -9,12 +9,9 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { TributaryError } from '../errors.js';
-import { type LabelMapping, type LabelSource, type LocalIdType, RECORD_LABELS, type RecordLabel } from '../record/index.js';
+import { LABEL_SOURCES, RECORD_LABELS, type LabelMapping, type LocalIdType, parseLabelSource, parseRecordLabel } from '../record/index.js';
 import type { CliIO } from './common.js';
 import { type RecordDb, type Run, dataFlags, jsonLines, table, withRecordDb } from './record-db.js';
-
-/** The coded fields a label map reads. */
-export const LABEL_SOURCES: readonly LabelSource[] = ['PV1-10', 'OBR-4', 'AL1-3'];
 
 function flags<T>(y: Argv<T>) {
   return dataFlags(y).option('json', { type: 'boolean', default: false, describe: 'JSON lines output' });
@@ -27,20 +24,6 @@ function checkScope(r: RecordDb, org: string, team: string | undefined): void {
   const t = r.senders.getTeam(team);
   if (!t) throw new TributaryError('ADMIN_NOT_FOUND', { what: 'team', id: team });
   if (t.organisationId !== org) throw new TributaryError('ADMIN_INVALID', { field: '--team', reason: `team ${team} belongs to ${t.organisationId}, not ${org}` });
-}
-
-/** A label as typed (`mental-health`, `Mental Health`) → the stored value. */
-export function parseRecordLabel(value: string): RecordLabel {
-  const v = value.trim().toUpperCase().replace(/[- ]/g, '_');
-  if (!(RECORD_LABELS as readonly string[]).includes(v)) throw new TributaryError('ADMIN_INVALID', { field: '--label', reason: `expected one of ${RECORD_LABELS.join(', ')}` });
-  return v as RecordLabel;
-}
-
-/** A `--source` as typed → the stored value. */
-export function parseSource(value: string): LabelSource {
-  const v = value.trim().toUpperCase();
-  if (!(LABEL_SOURCES as readonly string[]).includes(v)) throw new TributaryError('ADMIN_INVALID', { field: '--source', reason: `expected one of ${LABEL_SOURCES.join(', ')}` });
-  return v as LabelSource;
 }
 
 const idTypeJson = (x: LocalIdType): Record<string, unknown> => ({ ...x });
@@ -136,8 +119,8 @@ export function labelMapCommand(run: Run, io: CliIO): CommandModule {
           (a) =>
             void run(() =>
               withRecordDb(a.data, { actor: a.actor, create: true }, (r) => {
-                const label = parseRecordLabel(a.label);
-                const src = parseSource(a.source);
+                const label = parseRecordLabel(a.label, '--label');
+                const src = parseLabelSource(a.source, '--source');
                 const code = a.code.trim();
                 if (code === '') throw new TributaryError('ADMIN_INVALID', { field: '--code', reason: 'must not be empty' });
                 const mapping: LabelMapping = { organisationId: a.org, source: src, code, label };
@@ -168,7 +151,7 @@ export function labelMapCommand(run: Run, io: CliIO): CommandModule {
           (a) =>
             void run(() =>
               withRecordDb(a.data, { actor: a.actor, create: true }, (r) => {
-                const src = parseSource(a.source);
+                const src = parseLabelSource(a.source, '--source');
                 r.record.transaction(() => {
                   const previous = r.record.mappedLabel(a.org, src, a.code);
                   if (previous === undefined || !r.record.removeLabelMapping(a.org, src, a.code)) {

@@ -17,6 +17,8 @@ import type { HttpAllowAddress, HttpAnonymous, HttpAuthenticate } from '../inter
 import type { ConnectionSenders } from '../interfaces/mllp-listener.js';
 import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
+import { TributaryError, isTributaryError } from '../errors.js';
+import { RECORD_ACCESS_KEYS, applyDeclaredRecordConfig } from './declared-record.js';
 
 /** Id of the organisation a first run creates. */
 export const DEMO_ORGANISATION_ID = 'demo';
@@ -66,13 +68,50 @@ export function ensureDemoSender(db: Database.Database, logger: Logger): boolean
   return true;
 }
 
+/**
+ * Apply the config file's `access`: the senders model (organisations, teams, aliases, senders,
+ * credentials, grants) and the record's per-organisation configuration (identifier types, label
+ * maps), all or nothing, every problem reported at once.
+ * @throws TributaryError `ADMIN_CONFIG_INVALID`
+ */
+export function applyDeclared(db: Database.Database, declared: unknown, logger: Logger): void {
+  const isObject = typeof declared === 'object' && declared !== null && !Array.isArray(declared);
+  const all = isObject ? (declared as Record<string, unknown>) : {};
+  const recordPart = Object.fromEntries(RECORD_ACCESS_KEYS.filter((k) => k in all).map((k) => [k, all[k]]));
+  const sendersPart = isObject ? Object.fromEntries(Object.entries(all).filter(([k]) => !(RECORD_ACCESS_KEYS as readonly string[]).includes(k))) : declared;
+  const issues: string[] = [];
+  let changes = 0;
+  const rollback = new Error('declared configuration has problems');
+  try {
+    db.transaction(() => {
+      try {
+        changes += applyDeclaredConfig(db, sendersPart, 'config').changes.length;
+      } catch (e) {
+        if (!isTributaryError(e, 'ADMIN_CONFIG_INVALID')) throw e;
+        issues.push(...String(e.params.issues).split('\n').map((l) => l.trim()));
+      }
+      const ids = (key: string): Array<Record<string, unknown>> => (Array.isArray(all[key]) ? (all[key] as unknown[]) : []).filter((x): x is Record<string, unknown> => typeof x === 'object' && x !== null);
+      const r = applyDeclaredRecordConfig(db, recordPart, 'config', {
+        organisations: new Set(ids('organisations').map((o) => String(o.id))),
+        teams: new Map(ids('teams').map((x) => [String(x.id), String(x.organisation)])),
+      });
+      issues.push(...r.issues);
+      changes += r.changes;
+      if (issues.length > 0) throw rollback;
+    })();
+  } catch (e) {
+    if (e !== rollback) throw e;
+    throw new TributaryError('ADMIN_CONFIG_INVALID', { issues: issues.map((l) => `  ${l}`).join('\n') });
+  }
+  if (changes > 0) logger.info('declared access configuration applied', { changes });
+}
+
 /** Build the directory and the hooks; applies declared configuration and the first-run defaults. */
 export function setupSenders(options: SenderSetupOptions): SenderWiring {
   const { journal, logger } = options;
   const db = journal.database;
   if (options.declared !== undefined) {
-    const result = applyDeclaredConfig(db, options.declared, 'config');
-    if (result.changes.length > 0) logger.info('declared access configuration applied', { changes: result.changes.length });
+    applyDeclared(db, options.declared, logger);
   } else {
     ensureDemoSender(db, logger);
   }

@@ -31,3 +31,4 @@ export { ENCOUNTER_HANDLERS, type EncounterEvent, type EncounterPayload } from '
 export { APPOINTMENT_HANDLERS, type AppointmentPayload, type Clinician } from './appointments.js';
 export { RESULT_HANDLERS, type AttachmentRef, type CodedValue, type ReportPayload, type ResultPayload } from './results.js';
 export { DOCUMENT_HANDLERS, type DocumentPayload } from './documents.js';
+export { LABEL_SOURCES, parseLabelSource, parseRecordLabel } from './config.js';
