@@ -11,13 +11,15 @@
  * ```
  */
 import Database from 'better-sqlite3';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { SqliteAttachmentStore } from '../../src/record/attachments.js';
 import { RecordService } from '../../src/record/service.js';
 import { SqliteRecordStore } from '../../src/record/store.js';
 import type { HandlerContext, LabelSource, MessageHandler, OrganisationSettings, Provenance, RecordLabel } from '../../src/record/types.js';
-import { tempDir } from './engine.js';
+import { Hl7Error, formatLocation } from '../../src/hl7/index.js';
+import { ROOT, tempDir } from './engine.js';
 
 /** The default acting organisation of {@link prov}. */
 export const ORG = 'org-a';
@@ -138,4 +140,28 @@ export function recordService(
 export function applyProv(overrides: Partial<Provenance> = {}): Omit<Provenance, 'author'> {
   const { author: _author, ...rest } = prov(overrides);
   return rest;
+}
+
+/** The text of a fixture under test/fixtures/record/. */
+export function recordFixtureText(path: string): string {
+  return readFileSync(join(ROOT, 'test', 'fixtures', 'record', path), 'utf8');
+}
+
+/** A message with MSH-8 (a credential) and MSH-10 replaced. */
+export function withMsh(text: string, security: string, controlId: string): string {
+  const [msh, ...rest] = text.split('\r');
+  const f = msh!.split('|');
+  f[7] = security;
+  f[9] = controlId;
+  return [f.join('|'), ...rest].join('\r');
+}
+
+/** Assert that `fn` throws an `Hl7Error` with this catalog code, table 0357 code and location. */
+export function rejects(t: ExecutionContext, fn: () => unknown, code: string, hl7Code: number, location: string): Hl7Error {
+  const e = t.throws(fn, { instanceOf: Hl7Error }) as Hl7Error;
+  t.is(e.code as string, code);
+  t.is(e.hl7Code, hl7Code);
+  t.truthy(e.location);
+  t.is(formatLocation(e.location!), location);
+  return e;
 }

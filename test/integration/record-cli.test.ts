@@ -14,23 +14,15 @@ import type { Bundle, Patient } from '@medplum/fhirtypes';
 import type { Engine } from '../../src/engine/engine.js';
 import { MllpClient } from '../../src/interfaces/mllp-client.js';
 import { NHS_NUMBER_SYSTEM, SqliteRecordStore } from '../../src/record/index.js';
-import { ROOT, inProcessEngine, runCli, tempDir } from '../helpers/engine.js';
+import { inProcessEngine, runCli, tempDir } from '../helpers/engine.js';
 import { msa } from '../helpers/messages.js';
-import { nhsNumber } from '../helpers/record.js';
+import { nhsNumber, recordFixtureText, withMsh } from '../helpers/record.js';
 import { addSender, adminStore } from '../helpers/senders.js';
 
 /** The NHS number of the fixtures' patient (test/fixtures/record/adt/a28-full.hl7). */
 const NHS = '9990000018';
-const fixture = (path: string): string => readFileSync(join(ROOT, 'test', 'fixtures', 'record', path), 'utf8');
+const fixture = recordFixtureText;
 
-/** A fixture with MSH-8 (credential) and MSH-10 set. */
-function withMsh(text: string, security: string, controlId: string): string {
-  const [msh, ...rest] = text.split('\r');
-  const f = msh!.split('|');
-  f[7] = security;
-  f[9] = controlId;
-  return [f.join('|'), ...rest].join('\r');
-}
 
 interface Hospital {
   engine: Engine;

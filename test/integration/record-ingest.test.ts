@@ -6,24 +6,15 @@
  * acting organisation and partner chain become the items' provenance.
  */
 import test from 'ava';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Engine } from '../../src/engine/engine.js';
 import { MllpClient } from '../../src/interfaces/mllp-client.js';
 import { SqliteRecordStore } from '../../src/record/index.js';
-import { ROOT, inProcessEngine } from '../helpers/engine.js';
+import { inProcessEngine } from '../helpers/engine.js';
 import { adtA01, msa } from '../helpers/messages.js';
 import { addSender, adminStore } from '../helpers/senders.js';
+import { recordFixtureText, withMsh } from '../helpers/record.js';
 
-const fixture = (path: string): string => readFileSync(join(ROOT, 'test', 'fixtures', 'record', path), 'utf8');
-/** A fixture with MSH-8 (credential) and MSH-10 set. */
-function withMsh(text: string, security: string, controlId: string): string {
-  const [msh, ...rest] = text.split('\r');
-  const f = msh!.split('|');
-  f[7] = security;
-  f[9] = controlId;
-  return [f.join('|'), ...rest].join('\r');
-}
+const fixture = recordFixtureText;
 
 async function hospital(t: Parameters<typeof inProcessEngine>[0]): Promise<{ engine: Engine; send: (m: string) => Promise<ReturnType<typeof msa>>; msh8: string }> {
   const engine = await inProcessEngine(t);

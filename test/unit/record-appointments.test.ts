@@ -6,14 +6,13 @@
  * Synthetic patients only (fixtures under test/fixtures/record/siu).
  */
 import test from 'ava';
-import type { ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Hl7Error, Hl7ErrorCode, Hl7Message, buildAck, formatLocation, parseHl7Timestamp } from '../../src/hl7/index.js';
+import { Hl7ErrorCode, Hl7Message, buildAck, parseHl7Timestamp } from '../../src/hl7/index.js';
 import { APPOINTMENT_HANDLERS, type AppointmentPayload } from '../../src/record/appointments.js';
 import type { HandlerResult, RecordItem } from '../../src/record/types.js';
 import { ROOT } from '../helpers/engine.js';
-import { ORG, OTHER_ORG, recordFixture, type RecordFixture } from '../helpers/record.js';
+import { ORG, OTHER_ORG, recordFixture, rejects, type RecordFixture } from '../helpers/record.js';
 
 const DIR = join(ROOT, 'test', 'fixtures', 'record', 'siu');
 
@@ -56,14 +55,6 @@ function appointment(f: RecordFixture, key = 'PL1001', org = ORG): RecordItem {
 
 const payloadOf = (item: RecordItem): AppointmentPayload => item.payload as unknown as AppointmentPayload;
 
-function rejects(t: ExecutionContext, fn: () => unknown, code: string, hl7Code: number, location: string): Hl7Error {
-  const e = t.throws(fn, { instanceOf: Hl7Error }) as Hl7Error;
-  t.is(e.code as string, code);
-  t.is(e.hl7Code, hl7Code);
-  t.truthy(e.location);
-  t.is(formatLocation(e.location!), location);
-  return e;
-}
 
 const SAM = { id: 'C5005', family: 'CLINICIAN', given: 'SAM', prefix: 'DR', display: 'DR SAM CLINICIAN' };
 const BOOKED: AppointmentPayload = {

@@ -6,15 +6,14 @@
  * test/fixtures/record/encounters).
  */
 import test from 'ava';
-import type { ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Hl7Error, Hl7ErrorCode, Hl7Message, buildAck, formatLocation, parseHl7Timestamp } from '../../src/hl7/index.js';
+import { Hl7ErrorCode, Hl7Message, buildAck, parseHl7Timestamp } from '../../src/hl7/index.js';
 import type { AppointmentPayload } from '../../src/record/appointments.js';
 import { ENCOUNTER_HANDLERS, type EncounterPayload } from '../../src/record/encounters.js';
 import type { HandlerResult, RecordItem } from '../../src/record/types.js';
 import { ROOT } from '../helpers/engine.js';
-import { ORG, OTHER_ORG, recordFixture, type RecordFixture } from '../helpers/record.js';
+import { ORG, OTHER_ORG, recordFixture, rejects, type RecordFixture } from '../helpers/record.js';
 
 const DIR = join(ROOT, 'test', 'fixtures', 'record', 'encounters');
 
@@ -47,14 +46,6 @@ function appointment(f: RecordFixture, key: string): RecordItem | undefined {
   return f.store.getItem(f.patientId, 'appointment', ORG, key);
 }
 
-function rejects(t: ExecutionContext, fn: () => unknown, code: string, hl7Code: number, location: string): Hl7Error {
-  const e = t.throws(fn, { instanceOf: Hl7Error }) as Hl7Error;
-  t.is(e.code as string, code);
-  t.is(e.hl7Code, hl7Code);
-  t.truthy(e.location);
-  t.is(formatLocation(e.location!), location);
-  return e;
-}
 
 const JO = { id: 'C1001', family: 'TESTDOC', given: 'JO', prefix: 'DR', display: 'DR JO TESTDOC' };
 const ADMITTED: EncounterPayload = {
