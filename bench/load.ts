@@ -33,6 +33,8 @@ const HELP = `usage: npm run bench -- (--port N | --spawn) [options]
   --server-pid PID    report server CPU per message and peak RSS from /proc/PID
   --engine-node-arg A with --spawn: extra Node flag for the engine (repeatable),
                       e.g. --engine-node-arg=--cpu-prof --engine-node-arg=--cpu-prof-dir=/tmp/prof
+  --engine-arg A      with --spawn: extra argument for "tributary start" (repeatable),
+                      e.g. --engine-arg=--channels --engine-arg=bench/channels/steps
   --label L           name recorded in the JSON output
   --json              print one JSON line instead of the table`;
 
@@ -51,6 +53,7 @@ interface Options {
   abortOnErrors: number;
   serverPid: number | undefined;
   engineNodeArgs: string[];
+  engineArgs: string[];
   label: string | undefined;
   json: boolean;
 }
@@ -80,6 +83,7 @@ function parseOptions(argv: string[]): Options {
         'abort-on-errors': { type: 'string', default: '1000' },
         'server-pid': { type: 'string' },
         'engine-node-arg': { type: 'string', multiple: true, default: [] },
+        'engine-arg': { type: 'string', multiple: true, default: [] },
         label: { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -107,6 +111,7 @@ function parseOptions(argv: string[]): Options {
   const mix = v.mix;
   if (mix !== 'adt' && mix !== 'oru' && mix !== 'mixed') usage(`--mix: expected adt, oru or mixed, got ${mix}`);
   if (!v.spawn && v.port === undefined) usage('give --port N or --spawn');
+  if (!v.spawn && (v['engine-arg'].length > 0 || v['engine-node-arg'].length > 0)) usage('--engine-arg and --engine-node-arg need --spawn');
   if (v.spawn && (v.port !== undefined || v['server-pid'] !== undefined)) usage('--spawn picks the port and pid itself; drop --port/--server-pid');
   return {
     host: v.host,
@@ -123,6 +128,7 @@ function parseOptions(argv: string[]): Options {
     abortOnErrors: int('abort-on-errors', v['abort-on-errors'], 0, Number.MAX_SAFE_INTEGER),
     serverPid: v['server-pid'] === undefined ? undefined : int('server-pid', v['server-pid'], 1, 2 ** 31),
     engineNodeArgs: v['engine-node-arg'],
+    engineArgs: v['engine-arg'],
     label: v.label,
     json: v.json,
   };
@@ -221,7 +227,7 @@ async function main(): Promise<number> {
   let port = o.port;
   let pid = o.serverPid;
   if (o.spawn) {
-    engine = await spawnEngine({ nodeArgs: o.engineNodeArgs });
+    engine = await spawnEngine({ nodeArgs: o.engineNodeArgs, args: o.engineArgs });
     port = engine.mllpPort;
     pid = engine.pid;
     if (!o.json) process.stderr.write(`bench: engine pid ${pid} on mllp port ${port}\n`);

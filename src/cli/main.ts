@@ -11,6 +11,7 @@ import { isTributaryError, errorMessage, type ErrorCode } from '../errors.js';
 import { adminCommand } from './admin.js';
 import { channelsCommand } from './channels.js';
 import { outboxCommand } from './outbox.js';
+import { runReprocess } from './reprocess.js';
 import { recordCommand } from './record.js';
 import { reviewCommand } from './review.js';
 import { EXIT, processIO, type CliIO } from './common.js';
@@ -167,7 +168,27 @@ export function buildCli(argv: string[], io: CliIO, finish: (code: number) => vo
               .option('raw', { type: 'boolean', default: false, describe: 'write only the bytes exactly as received' }),
           (a) => void run(() => runShow({ data: a.data, id: a.id as number, raw: a.raw }, io)),
         )
-        .demandCommand(1, 'messages needs a subcommand: list or show')
+        .command(
+          'reprocess <ids..>',
+          'send stored messages through the current channels again (new journal rows; the originals are kept)',
+          (y2) =>
+            y2
+              .positional('ids', { type: 'number', array: true, demandOption: true, describe: 'journal ids (messages list)' })
+              .option('data', DATA_OPTION)
+              .option('channel', { type: 'string', requiresArg: true, describe: 'only through this channel' })
+              .option('edit', { type: 'string', requiresArg: true, describe: 'replace the message (exactly one ID) by this file; needs --reason' })
+              .option('reason', { type: 'string', requiresArg: true, describe: 'why (recorded in the journal row and the audit log)' })
+              .option('actor', { type: 'string', requiresArg: true, describe: 'who is acting [default: the OS user]' })
+              .option('channels', { type: 'string', default: './channels', describe: 'channel folder' }),
+          (a) =>
+            void run(() =>
+              runReprocess(
+                { data: a.data, ids: a.ids as number[], channel: a.channel, edit: a.edit, reason: a.reason, actor: a.actor, channels: a.channels },
+                io,
+              ),
+            ),
+        )
+        .demandCommand(1, 'messages needs a subcommand: list, show or reprocess')
         .strict(),
     )
     .command(adminCommand(run, io))

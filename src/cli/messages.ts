@@ -98,6 +98,7 @@ export function runShow(args: ShowArgs, io: CliIO): number {
     out.push(`message ${r.id}`);
     out.push(`  received   ${new Date(r.receivedAt).toISOString()} via ${r.interface}${r.remoteAddress ? ` from ${r.remoteAddress}:${r.remotePort}` : ''}${r.connectionId ? ` (connection ${r.connectionId})` : ''}`);
     out.push(`  type       ${r.messageType ?? '-'}    MSH-10 ${r.controlId ?? '-'}    sender ${r.sender ?? '-'}`);
+    if (r.reprocessOf) out.push(`  reprocess  of message ${r.reprocessOf}${r.note ? `: ${r.note}` : ''}`);
     if (r.acting) out.push(`  for        ${r.acting}${r.organisationId ? ` (${r.organisationId})` : ''}`);
     out.push(`  status     ${r.status}${r.reasonCode ? ` (${r.reasonCode})` : ''}${r.duplicateOf ? `, duplicate of ${r.duplicateOf}` : ''}`);
     if (r.reason) out.push(`  reason     ${r.reason}${r.errorLocation ? ` at ${r.errorLocation}` : ''}`);

@@ -43,6 +43,8 @@ export interface FrameMeta {
    * replay naming one); absent: the gate identifies it from MSH-8 or the source address.
    */
   senderId?: string | null;
+  /** A reprocess (`tributary messages reprocess`): the journal row repeated, and who and why. */
+  reprocess?: { of: number; note: string; channel?: string };
 }
 
 /** What the sender is told, and what was stored. */
@@ -312,7 +314,7 @@ export class Ingestor {
     let status: MessageStatus = problem ? 'rejected' : 'accepted';
     let plan: ChannelPlan | null = null;
     if (verdict?.ok && !problem && this.channels) {
-      plan = planChannels(this.channels, msg, { interface: meta.interface, senderId: verdict.sender.id, organisationId: verdict.acting.organisationId });
+      plan = planChannels(this.channels, msg, { interface: meta.interface, senderId: verdict.sender.id, organisationId: verdict.acting.organisationId }, meta.reprocess?.channel);
       if (plan.error) {
         problem = plan.error;
         status = plan.status;
@@ -321,6 +323,10 @@ export class Ingestor {
     const enhanced = plan?.enhanced ?? false;
     const entry = this.entry(raw, meta, receivedAt, request, charset, status, problem ?? undefined, msg.messageType);
     entry.envelope = envelope;
+    if (meta.reprocess) {
+      entry.reprocessOf = meta.reprocess.of;
+      entry.note = meta.reprocess.note;
+    }
     if (verdict) {
       if (verdict.ok) {
         entry.sender = verdict.sender.id;

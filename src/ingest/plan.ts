@@ -45,8 +45,15 @@ export function deliversToRecord(channel: Channel): boolean {
 }
 
 /** Route and run the channels for an admitted message. Never throws. */
-export function planChannels(registry: ChannelRegistry, message: Hl7Message, sender: { interface: string; senderId: string; organisationId: string }): ChannelPlan {
-  const matched = registry.route(message, sender);
+export function planChannels(
+  registry: ChannelRegistry,
+  message: Hl7Message,
+  sender: { interface: string; senderId: string; organisationId: string },
+  /** Only this channel (a reprocess through one channel); it must still take the message. */
+  only?: string,
+): ChannelPlan {
+  const routed = registry.route(message, sender);
+  const matched = only === undefined ? routed : routed.filter((c) => c.name === only);
   if (matched.length === 0) {
     const enhanced = message.msh(15) !== '' && !APPLICATION_ACK.has(message.msh(16));
     const error = new Hl7Error('CHANNEL_NO_ROUTE', Hl7ErrorCode.UnsupportedMessageType, { messageType: message.messageType || '(none)' }, { segment: 'MSH', field: 9 });

@@ -57,6 +57,10 @@ export interface JournalEntry {
   organisationId?: string | null;
   /** Readable "on behalf of" chain, e.g. "Acme on behalf of St Elsewhere". */
   acting?: string | null;
+  /** The row this one repeats (a reprocess); such a row is never a duplicate. */
+  reprocessOf?: number | null;
+  /** Who reprocessed it and why (and whether it was edited). */
+  note?: string | null;
   /**
    * The message's effect beyond its journal row (the record, outboxes, channel outcomes, audit
    * rows), run inside the same group transaction right after the row is inserted, so "committed"
@@ -157,7 +161,7 @@ interface Pending {
 
 const COLUMNS =
   'received_at, interface, connection_id, remote_address, remote_port, raw, raw_size, charset, sender, control_id, ' +
-  'message_type, status, reason_code, reason, error_location, ack_code, ack, duplicate_of, envelope, raw_parts, organisation_id, acting';
+  'message_type, status, reason_code, reason, error_location, ack_code, ack, duplicate_of, envelope, raw_parts, organisation_id, acting, reprocess_of, note';
 
 /**
  * Raw frames larger than this are stored in parts of this size (message_raw_part): binding one
@@ -359,7 +363,8 @@ export class Journal {
     const inlineRaw = parts > 0 ? EMPTY : e.raw;
     // Positional arguments, no spread: this runs once per message on the hot path.
     insert: {
-      if (e.status === 'accepted' && this.duplicateWindowMs > 0 && e.controlId) {
+      // A reprocess repeats a message on purpose: it is never a duplicate of its original.
+      if (e.status === 'accepted' && this.duplicateWindowMs > 0 && e.controlId && !e.reprocessOf) {
         const key = `${e.sender ?? ''}\u0000${e.controlId}`;
         for (let attempt = 0; attempt < 2; attempt++) {
           try {
@@ -367,7 +372,7 @@ export class Journal {
               this.insertIfNewStmt!.run(
                 e.receivedAt, e.interface, e.connectionId, e.remoteAddress, e.remotePort, inlineRaw, e.rawSize ?? size,
                 e.charset, e.sender, e.controlId, e.messageType, e.status, e.reasonCode, e.reason, e.errorLocation, e.ackCode,
-                e.ack, null, e.envelope ?? null, parts, e.organisationId ?? null, e.acting ?? null, key,
+                e.ack, null, e.envelope ?? null, parts, e.organisationId ?? null, e.acting ?? null, null, null, key,
               ).lastInsertRowid,
             );
             break insert;
@@ -388,7 +393,7 @@ export class Journal {
         this.insertStmt!.run(
           e.receivedAt, e.interface, e.connectionId, e.remoteAddress, e.remotePort, inlineRaw, e.rawSize ?? size,
           e.charset, e.sender, e.controlId, e.messageType, e.status, e.reasonCode, e.reason, e.errorLocation, e.ackCode,
-          e.ack, p.duplicateOfId, e.envelope ?? null, parts, e.organisationId ?? null, e.acting ?? null,
+          e.ack, p.duplicateOfId, e.envelope ?? null, parts, e.organisationId ?? null, e.acting ?? null, e.reprocessOf ?? null, e.note ?? null,
         ).lastInsertRowid,
       );
     }
@@ -562,5 +567,7 @@ function toRow(r: Record<string, unknown>, raw: Buffer): JournalRow {
     envelope: r.envelope as string | null,
     organisationId: (r.organisation_id as string | null) ?? null,
     acting: (r.acting as string | null) ?? null,
+    reprocessOf: (r.reprocess_of as number | null) ?? null,
+    note: (r.note as string | null) ?? null,
   };
 }

@@ -67,6 +67,10 @@ export const MIGRATIONS: readonly string[] = [
      detail         TEXT,
      PRIMARY KEY (message_id, channel)
    ) WITHOUT ROWID;`,
+  // 4: a message sent through the channels again (`tributary messages reprocess`): the row it
+  // repeats, and who asked, why, and whether it was edited
+  `ALTER TABLE message ADD COLUMN reprocess_of INTEGER REFERENCES message(id);
+   ALTER TABLE message ADD COLUMN note TEXT;`,
 ];
 
 /** Bring a database to the newest schema version. */

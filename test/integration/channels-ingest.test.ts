@@ -196,3 +196,51 @@ async function waitFor<T>(check: () => Promise<T | undefined>, timeoutMs = 5000)
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+test('messages reprocess: a refused message, sent again after the channel is fixed, and an edited one; originals kept, audited', async (t) => {
+  const { engine, dir, client } = await engineWithChannels(t);
+  const refused = adtA01('R-1', { visit: 'V7' }).replace('TESTPATIENT^ALEX', 'TESTREJECT^ALEX');
+  t.is((await send(client, refused)).code, 'AR');
+  const original = engine.journal.list({ withRaw: false })[0]!;
+  // The analyst fixes the channel (test patients are fine after all), then reprocesses.
+  const file = join(dir, 'test-patients.yaml');
+  writeFileSync(file, readFileSync(file, 'utf8').replace("matches: '^TESTREJECT'", "matches: '^NEVERMATCHES'"));
+  await client.close();
+  await engine.close(); // the CLI may also run beside a live engine; closed here to keep the test's counts exact
+  const data = engine.config.dataDir;
+  const again = await runCli(['messages', 'reprocess', String(original.id), '--data', data, '--channels', dir, '--actor', 'ana']);
+  t.is(again.code, 0, again.stderr);
+  t.regex(again.stdout, new RegExp(`^${original.id} -> ${original.id + 1}\\tAA\\t\\n$`));
+
+  // An edited reprocess: the message with another visit number, and a reason.
+  const edit = join(tempDir(t), 'fixed.hl7');
+  writeFileSync(edit, refused.replace('V7^^^RXX', 'V8^^^RXX'));
+  const noReason = await runCli(['messages', 'reprocess', String(original.id), '--data', data, '--channels', dir, '--edit', edit]);
+  t.is(noReason.code, 2);
+  t.is(noReason.stderr, 'tributary: --edit needs --reason: say why the message was changed\n');
+  const edited = await runCli(['messages', 'reprocess', String(original.id), '--data', data, '--channels', dir, '--edit', edit, '--reason', 'wrong visit number', '--actor', 'ana']);
+  t.is(edited.code, 0, edited.stderr);
+
+  const { Journal } = await import('../../src/journal/journal.js');
+  const journal = Journal.open({ file: join(data, 'tributary.db'), readonly: true });
+  t.teardown(() => journal.close());
+  const rows = journal.list();
+  t.deepEqual(rows.map((r) => [r.controlId, r.status, r.reprocessOf]), [
+    ['R-1', 'rejected', null],
+    ['R-1', 'accepted', original.id],
+    ['R-1', 'accepted', original.id],
+  ]);
+  t.is(rows[0]!.reasonCode, 'CHANNEL_REJECTED', 'the original row is unchanged');
+  t.is(rows[1]!.note, 'reprocessed by ana');
+  t.is(rows[2]!.note, `reprocessed by ana; edited (${edit}): wrong visit number`);
+  t.regex(rows[2]!.raw.toString(), /V8\^\^\^RXX/);
+  const visits = journal.database.prepare("SELECT key FROM record_item WHERE kind = 'encounter' ORDER BY id").pluck().all();
+  t.deepEqual(visits, ['V7', 'V8']);
+  const audit = journal.database.prepare("SELECT actor, action, object_id, detail FROM audit WHERE action LIKE 'message.%' ORDER BY id").all() as Array<{ actor: string; action: string; object_id: string; detail: string }>;
+  t.deepEqual(audit.map((a) => [a.actor, a.action, a.object_id, (JSON.parse(a.detail) as { reason: string | null }).reason]), [
+    ['ana', 'message.reprocess', String(original.id), null],
+    ['ana', 'message.edit-reprocess', String(original.id), 'wrong visit number'],
+  ]);
+  const shown = await runCli(['messages', 'show', String(rows[2]!.id), '--data', data]);
+  t.regex(shown.stdout, new RegExp(`reprocess  of message ${original.id}: reprocessed by ana; edited`));
+});

@@ -138,7 +138,7 @@ test('user errors are one line and a non-zero exit, never a stack trace', async 
     [['replay', dir, '--to', 'h:1', '--data', join(dir, 'd')], /^tributary: Arguments to and data are mutually exclusive/, 1],
     [['replay', dir, '--to', 'nohostport'], /invalid address "nohostport"/, 1],
     [['messages', 'list', '--data', join(dir, 'nothing')], /no database here/, 1],
-    [['messages'], /^tributary: messages needs a subcommand: list or show/, 1],
+    [['messages'], /^tributary: messages needs a subcommand: list, show or reprocess/, 1],
     [['admin', 'org', 'add', '--id', 'x', '--data', join(dir, 'admin')], /^tributary: Missing required argument: name \(see tributary --help\)\n$/, 1],
     [['start', '--config', join(dir, 'nope.json')], /cannot read config file/, 1],
     [['frobnicate'], /^tributary: Unknown argument: frobnicate \(see tributary --help\)\n$/, 1],

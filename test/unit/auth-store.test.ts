@@ -23,7 +23,7 @@ test('migrations: own row in schema_migrations, idempotent, and the journal keep
   t.is(db.pragma('user_version', { simple: true }), 0);
   db.close();
   const journal = Journal.open({ file });
-  t.is(journal.database.pragma('user_version', { simple: true }), 3);
+  t.is(journal.database.pragma('user_version', { simple: true }), 4);
   const store = new SenderStore(journal.database, { actor: 'a' });
   t.is(store.listOrganisations().length, 1);
   journal.close();

@@ -109,7 +109,7 @@ test('reopening keeps data and schema version; read-only opening cannot write', 
   t.is((late as { code?: string } | null)?.code, 'JOURNAL_CLOSED', 'a closed journal answers through the callback');
   const again = Journal.open({ file });
   t.is(again.list().length, 1);
-  t.is(again.database.pragma('user_version', { simple: true }), 3);
+  t.is(again.database.pragma('user_version', { simple: true }), 4);
   again.close();
   const ro = Journal.open({ file, readonly: true });
   t.teardown(() => ro.close());
