@@ -28,7 +28,7 @@ export { InlineScriptExecutor, WorkerScriptExecutor, defaultScriptExecutor, type
 export { compileTypePatterns, route, routingType, sourceMatches, typePatternProblem } from './route.js';
 export { ackModeFor, runChannel, type ChannelOutcome, type RunContext } from './run.js';
 export { ChannelRegistry, type ChannelCounters, type ChannelRegistryOptions, type ReloadResult } from './registry.js';
-export { runChannelTests, type ChannelTestExpectation, type ChannelTestResult } from './testing.js';
+export { caseFiles, readExpectation, runChannelTests, type ChannelTestExpectation, type ChannelTestResult } from './testing.js';
 export type { LoadedScript, ScriptExecutor, ScriptLoadOptions, ScriptResult, SenderMeta } from './script.js';
 export type { FilterScript, ScriptContext, ScriptMessage, ScriptSender, TransformScript } from './script-api.js';
 export {

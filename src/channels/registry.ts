@@ -67,6 +67,16 @@ export class ChannelRegistry {
   }
 
   /**
+   * A registry holding exactly these (already compiled) channels, not bound to a folder: the
+   * channel test runner puts one channel in front of a throw-away engine pipeline.
+   */
+  static fixed(channels: readonly Channel[], logger?: Logger): ChannelRegistry {
+    const r = new ChannelRegistry({ dir: '', logger });
+    r.current = channels;
+    return r;
+  }
+
+  /**
    * First load.
    * @throws TributaryError `CHANNEL_INVALID` listing every problem
    */

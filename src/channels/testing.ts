@@ -3,7 +3,8 @@
  * Channel test cases: `<case>.hl7` files in a channel's tests folder, each with an optional
  * `<case>.expect.yaml` (default: `result: pass`) and, for a transformed message, an optional
  * expected output file. Only the channel itself runs here (routing by `source`, filter, steps);
- * what the record makes of the message is checked elsewhere.
+ * what the record makes of the message (`ack`, `record`) is checked by the engine's runner
+ * (src/engine/channel-tests.ts), which needs the whole path.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -31,6 +32,28 @@ export interface ChannelTestExpectation {
   sender?: SenderMeta;
   /** Whether the channel's `source` takes the message (default true). */
   routed?: boolean;
+  /**
+   * The ACK the whole path gives (this channel, then the record) in a throw-away data directory,
+   * sent by its first-run demo sender: `AA`, `AR` or `AE`. Checked by `tributary channels test`.
+   */
+  ack?: string;
+  /** Items the record must hold afterwards (payload: a subset to match). Checked with `ack`. */
+  record?: Array<{ kind: string; key?: string; label?: string | null; count?: number; payload?: Record<string, unknown> }>;
+}
+
+/** The expectation file of a case (empty when there is none). */
+export function readExpectation(caseFile: string): ChannelTestExpectation {
+  const expectFile = caseFile.replace(/\.hl7$/, '.expect.yaml');
+  return existsSync(expectFile) ? ((parse(readFileSync(expectFile, 'utf8')) as ChannelTestExpectation | null) ?? {}) : {};
+}
+
+/** The case files of a channel (its tests folder), sorted. */
+export function caseFiles(channel: Channel): string[] {
+  if (!existsSync(channel.testsDir)) return [];
+  return readdirSync(channel.testsDir)
+    .filter((n) => n.endsWith('.hl7') && !n.endsWith('.out.hl7'))
+    .sort()
+    .map((n) => join(channel.testsDir, n));
 }
 
 /** One case's result. */
@@ -49,9 +72,7 @@ const normalise = (s: string): string => s.replace(/\r\n|\n/g, '\r').replace(/\r
 export function runChannelTests(channels: readonly Channel[]): ChannelTestResult[] {
   const results: ChannelTestResult[] = [];
   for (const channel of channels) {
-    if (!existsSync(channel.testsDir)) continue;
-    for (const name of readdirSync(channel.testsDir).filter((n) => n.endsWith('.hl7') && !n.endsWith('.out.hl7')).sort()) {
-      const file = join(channel.testsDir, name);
+    for (const file of caseFiles(channel)) {
       const problems: string[] = [];
       try {
         runCase(channel, file, problems);
@@ -65,8 +86,7 @@ export function runChannelTests(channels: readonly Channel[]): ChannelTestResult
 }
 
 function runCase(channel: Channel, file: string, problems: string[]): void {
-  const expectFile = file.replace(/\.hl7$/, '.expect.yaml');
-  const expect: ChannelTestExpectation = existsSync(expectFile) ? ((parse(readFileSync(expectFile, 'utf8')) as ChannelTestExpectation | null) ?? {}) : {};
+  const expect = readExpectation(file);
   const sender: SenderMeta = expect.sender ?? { interface: 'mllp', senderId: null, organisationId: null };
   const input = Hl7Message.parse(readFileSync(file, 'utf8'));
   const routed = sourceMatches(channel.source, input, sender);

@@ -9,6 +9,7 @@ import { compileChannels, formatIssue, runChannelTests } from '../channels/index
 import { openDatabase, printTable, type CliIO } from './common.js';
 import { existsSync } from 'node:fs';
 import { databasePath } from '../engine/engine.js';
+import { runRecordExpectations } from '../engine/channel-tests.js';
 import { Journal } from '../journal/journal.js';
 
 type Run = (fn: () => Promise<number> | number) => Promise<void>;
@@ -90,14 +91,17 @@ printTable(io, rows[0]!, rows.slice(1), 'no channels');
   return issues.length > 0 ? 1 : 0;
 }
 
-/** `channels test`: run every case of every channel's tests folder. */
-export function runTestChannels(dir: string, io: CliIO): number {
+/**
+ * `channels test`: run every case of every channel's tests folder: the channel alone, and, for
+ * cases that expect an `ack` or `record` items, the whole path into a throw-away record.
+ */
+export async function runTestChannels(dir: string, io: CliIO): Promise<number> {
   const { channels, issues } = compileChannels(dir);
   if (issues.length > 0) {
     for (const i of issues) io.stdout.write(formatIssue(i) + '\n');
     return 1;
   }
-  const results = runChannelTests(channels);
+  const results = [...runChannelTests(channels), ...(await runRecordExpectations(channels))];
   const failed = results.filter((r) => !r.ok);
   for (const r of failed) for (const p of r.problems) io.stdout.write(`${r.file}: ${p}\n`);
   io.stdout.write(`${failed.length === 0 ? 'OK' : 'FAILED'}: ${results.length - failed.length} of ${results.length} channel test cases passed\n`);

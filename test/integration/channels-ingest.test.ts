@@ -244,3 +244,18 @@ test('messages reprocess: a refused message, sent again after the channel is fix
   const shown = await runCli(['messages', 'show', String(rows[2]!.id), '--data', data]);
   t.regex(shown.stdout, new RegExp(`reprocess  of message ${original.id}: reprocessed by ana; edited`));
 });
+
+test('channels test checks the record too: a wrong expectation fails with a readable line, the fix passes', async (t) => {
+  const dir = tempDir(t);
+  cpSync(join(ROOT, 'channels', 'record.yaml'), join(dir, 'record.yaml'));
+  const cases = join(dir, 'tests', 'record');
+  cpSync(join(ROOT, 'channels', 'tests', 'record'), cases, { recursive: true });
+  const expectFile = join(cases, 'adt-a01.expect.yaml');
+  writeFileSync(expectFile, readFileSync(expectFile, 'utf8').replace('label: GENERAL_HEALTH', 'label: MENTAL_HEALTH'));
+  const failing = await runCli(['channels', 'test', dir]);
+  t.is(failing.code, 1);
+  t.regex(failing.stdout, /adt-a01\.hl7: record encounter VIS0001: label expected MENTAL_HEALTH, got GENERAL_HEALTH\n/);
+  writeFileSync(expectFile, readFileSync(expectFile, 'utf8').replace('label: MENTAL_HEALTH', 'label: GENERAL_HEALTH'));
+  const passing = await runCli(['channels', 'test', dir]);
+  t.is(passing.code, 0, passing.stdout);
+});

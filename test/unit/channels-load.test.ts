@@ -129,7 +129,7 @@ function io() {
   return { io: { stdout: out, stderr: err }, text };
 }
 
-test('CLI: channels validate prints OK or every problem; list and test', (t) => {
+test('CLI: channels validate prints OK or every problem; list and test', async (t) => {
   process.chdir(ROOT);
   const a = io();
   t.is(runValidate('channels', a.io), 0);
@@ -143,6 +143,6 @@ test('CLI: channels validate prints OK or every problem; list and test', (t) => 
   t.regex(c.text.out, /^NAME +ENABLED +VERSION +TYPES/);
   t.regex(c.text.out, /\nrecord +yes +[0-9a-f]{12} +ADT\^\*,ORU\^\*,MDM\^\*,SIU\^\* +record +0 +0 +0 +0 +0 +channels\/record\.yaml\n/);
   const d = io();
-  t.is(runTestChannels('channels', d.io), 0);
+  t.is(await runTestChannels('channels', d.io), 0, d.text.out);
   t.regex(d.text.out, /^OK: (\d+) of \1 channel test cases passed\n$/);
 });
