@@ -5,7 +5,7 @@
  * every problem (or failed case) on its own line.
  */
 import type { CommandModule } from 'yargs';
-import { compileChannels, formatIssue, runChannelTests } from '../channels/index.js';
+import { Outbox, compileChannels, formatIssue, runChannelTests } from '../channels/index.js';
 import { openDatabase, printTable, type CliIO } from './common.js';
 import { existsSync } from 'node:fs';
 import { databasePath } from '../engine/engine.js';
@@ -30,13 +30,24 @@ export function runValidate(dir: string, io: CliIO): number {
 }
 
 /** Per-channel counters of a data directory (all time, from the journal); empty when it has none yet. */
-function countersOf(dataDir: string | undefined): Record<string, { received: number; passed: number; filtered: number; rejected: number; errored: number }> {
+function countersOf(dataDir: string | undefined): Record<string, { received: number; passed: number; filtered: number; rejected: number; errored: number; queued: number }> {
   if (dataDir === undefined || !existsSync(databasePath(dataDir))) return {};
   const journal = Journal.open({ file: databasePath(dataDir), readonly: true });
   try {
     const out: ReturnType<typeof countersOf> = {};
     for (const [name, c] of Object.entries(journal.channelCounts())) {
-      out[name] = { received: c.passed + c.filtered + c.rejected + c.error, passed: c.passed, filtered: c.filtered, rejected: c.rejected, errored: c.error };
+      out[name] = { received: c.passed + c.filtered + c.rejected + c.error, passed: c.passed, filtered: c.filtered, rejected: c.rejected, errored: c.error, queued: 0 };
+    }
+    // Queued: outbound messages still waiting for delivery (outbox keys are `<channel>/<destination>`).
+    let outbox: Record<string, { pending: number }> = {};
+    try {
+      outbox = new Outbox(journal.database, { migrate: false }).counts();
+    } catch {
+      // A data directory from before the outbox: nothing queued.
+    }
+    for (const [key, n] of Object.entries(outbox)) {
+      const name = key.split('/')[0]!;
+      (out[name] ??= { received: 0, passed: 0, filtered: 0, rejected: 0, errored: 0, queued: 0 }).queued += n.pending;
     }
     return out;
   } finally {
@@ -51,7 +62,7 @@ function countersOf(dataDir: string | undefined): Record<string, { received: num
 export function runListChannels(dir: string, json: boolean, io: CliIO, dataDir?: string): number {
   const { channels, issues } = compileChannels(dir);
   const counters = countersOf(dataDir);
-  const zero = { received: 0, passed: 0, filtered: 0, rejected: 0, errored: 0 };
+  const zero = { received: 0, passed: 0, filtered: 0, rejected: 0, errored: 0, queued: 0 };
   if (json) {
     for (const c of channels) {
       io.stdout.write(
@@ -67,7 +78,7 @@ export function runListChannels(dir: string, json: boolean, io: CliIO, dataDir?:
       );
     }
   } else {
-    const rows = [['NAME', 'ENABLED', 'VERSION', 'TYPES', 'DESTINATIONS', 'RECEIVED', 'PASSED', 'FILTERED', 'REJECTED', 'ERRORED', 'FILE']];
+    const rows = [['NAME', 'ENABLED', 'VERSION', 'TYPES', 'DESTINATIONS', 'RECEIVED', 'PASSED', 'FILTERED', 'REJECTED', 'ERRORED', 'QUEUED', 'FILE']];
     for (const c of channels) {
       const n = counters[c.name] ?? zero;
       rows.push([
@@ -81,6 +92,7 @@ export function runListChannels(dir: string, json: boolean, io: CliIO, dataDir?:
         String(n.filtered),
         String(n.rejected),
         String(n.errored),
+        String(n.queued),
         c.file,
       ]);
     }

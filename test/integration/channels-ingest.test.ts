@@ -67,8 +67,8 @@ test('routing, filters, transforms and rejections decide the ACK; each channel o
   const listed = await runCli(['channels', 'list', dir, '--json', '--data', engine.config.dataDir]);
   t.is(listed.code, 0, listed.stderr);
   const counters = Object.fromEntries(listed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; counters: unknown }).map((c) => [c.name, c.counters]));
-  t.deepEqual(counters['test-patients'], { received: 2, passed: 1, filtered: 0, rejected: 1, errored: 0 });
-  t.deepEqual(counters['mental-health'], { received: 2, passed: 1, filtered: 1, rejected: 0, errored: 0 });
+  t.deepEqual(counters['test-patients'], { received: 2, passed: 1, filtered: 0, rejected: 1, errored: 0, queued: 0 });
+  t.deepEqual(counters['mental-health'], { received: 2, passed: 1, filtered: 1, rejected: 0, errored: 0, queued: 0 });
 
   const db = engine.journal.database;
   const encounters = db.prepare("SELECT key, label, control_id FROM record_item WHERE kind = 'encounter' ORDER BY id").all();
@@ -258,4 +258,24 @@ test('channels test checks the record too: a wrong expectation fails with a read
   writeFileSync(expectFile, readFileSync(expectFile, 'utf8').replace('label: MENTAL_HEALTH', 'label: GENERAL_HEALTH'));
   const passing = await runCli(['channels', 'test', dir]);
   t.is(passing.code, 0, passing.stdout);
+});
+
+test('channels list counts what waits in the outbox for a destination that is down (queued)', async (t) => {
+  // A port nothing listens on: delivery keeps retrying (connect failures never dead-letter).
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'record.yaml'), readFileSync(join(FIXTURES, 'record.yaml')));
+  writeFileSync(join(dir, 'test-patients.yaml'), readFileSync(join(FIXTURES, 'test-patients.yaml')));
+  writeFileSync(join(dir, 'forward.yaml'), ['name: forward', 'source:', "  types: ['ADT^A01']", 'destinations:', '  - type: mllp', '    name: down', '    host: 127.0.0.1', `    port: ${port}`, ''].join('\n'));
+  const engine = await inProcessEngine(t, { channels: { dir, watch: false } });
+  const client = await MllpClient.connect({ host: '127.0.0.1', port: engine.mllpPort, ackTimeoutMs: 5000 });
+  t.teardown(() => client.close());
+  t.is((await send(client, adtA01('Q-1'))).code, 'AA', 'accepted: the record took it, the forward waits in the outbox');
+  t.is((await send(client, adtA01('Q-2', { visit: 'V2' }))).code, 'AA');
+  const listed = await runCli(['channels', 'list', dir, '--json', '--data', engine.config.dataDir]);
+  const forward = listed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; counters: { queued: number; passed: number } }).find((c) => c.name === 'forward')!;
+  t.deepEqual([forward.counters.passed, forward.counters.queued], [2, 2]);
 });

@@ -141,7 +141,7 @@ test('CLI: channels validate prints OK or every problem; list and test', async (
   const c = io();
   t.is(runListChannels('channels', false, c.io), 0, c.text.err);
   t.regex(c.text.out, /^NAME +ENABLED +VERSION +TYPES/);
-  t.regex(c.text.out, /\nrecord +yes +[0-9a-f]{12} +ADT\^\*,ORU\^\*,MDM\^\*,SIU\^\* +record +0 +0 +0 +0 +0 +channels\/record\.yaml\n/);
+  t.regex(c.text.out, /\nrecord +yes +[0-9a-f]{12} +ADT\^\*,ORU\^\*,MDM\^\*,SIU\^\* +record +0 +0 +0 +0 +0 +0 +channels\/record\.yaml\n/);
   const d = io();
   t.is(await runTestChannels('channels', d.io), 0, d.text.out);
   t.regex(d.text.out, /^OK: (\d+) of \1 channel test cases passed\n$/);
