@@ -140,6 +140,8 @@ export class SenderDirectory {
   private readonly cacheKey = randomBytes(32);
   private readonly cache = new Map<string, CacheEntry>();
   private readonly addresses = new Map<string, AddressState>();
+  /** Verifications in flight, by cache id (user and secret): concurrent checks share one. */
+  private readonly verifying = new Map<string, Promise<LiveSender | undefined>>();
 
   /**
    * @param db - the engine database; the sender tables are created or migrated if needed
@@ -417,14 +419,34 @@ export class SenderDirectory {
    * lockout, so a burst of concurrent guesses cannot exceed `maxFailures` either.
    */
   async verifyCredentialAsync(username: string, secret: string, address: string): Promise<SenderRecord | null> {
-    let snap = this.snapshot();
+    const snap = this.snapshot();
     const id = this.cacheId(username, secret);
     const cached = this.fromCache(snap, id, username);
     if (cached) return this.accept(cached, address);
     if (this.isLockedOut(address)) return null;
+    // The same user and secret already being verified (a sender's first frames arrive together,
+    // before the cache knows it): wait for that one scrypt instead of starting more, so a good
+    // sender's burst never meets the in-flight cap below.
+    const running = this.verifying.get(id);
+    if (running) {
+      const sender = await running;
+      return this.accept(sender, address);
+    }
+    const verification = this.verifyOnce(snap, id, username, secret, address);
+    this.verifying.set(id, verification);
+    try {
+      return this.accept(await verification, address);
+    } finally {
+      this.verifying.delete(id);
+    }
+  }
+
+  /** One scrypt verification; resolves with the credential's sender, or undefined. Counts toward `address`'s in-flight cap. */
+  private async verifyOnce(snapAtStart: Snapshot, id: string, username: string, secret: string, address: string): Promise<LiveSender | undefined> {
+    let snap = snapAtStart;
     const state = this.state(this.addressKey(address));
     const now = this.now();
-    if (state.pending + state.failures.filter((t) => t > now - this.lockout.windowMs).length >= this.lockout.maxFailures) return null;
+    if (state.pending + state.failures.filter((t) => t > now - this.lockout.windowMs).length >= this.lockout.maxFailures) return undefined;
     state.pending++;
     let matchedSecret: LiveSecret | undefined;
     let cred: LiveCredential | undefined;
@@ -440,18 +462,18 @@ export class SenderDirectory {
     } finally {
       state.pending--;
     }
-    if (!matchedSecret || !cred) return this.accept(undefined, address);
+    if (!matchedSecret || !cred) return undefined;
     // An admin change during the scrypt wins: re-check against the current snapshot.
     const before = snap.generation;
     snap = this.snapshot();
     if (snap.generation !== before) {
       const again = snap.credentials.get(username);
       if (!again || again.id !== cred.id || !again.secrets.some((s) => s.hash.key.equals(matchedSecret!.hash.key) && (s.expiresAt === null || s.expiresAt > this.now()))) {
-        return this.accept(undefined, address);
+        return undefined;
       }
     }
     this.remember(snap, id, username, matchedSecret);
-    return this.accept(snap.sendersById.get(cred.senderId), address);
+    return snap.sendersById.get(cred.senderId);
   }
 
   // ---- TLS ----

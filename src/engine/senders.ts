@@ -127,7 +127,6 @@ export function setupSenders(options: SenderSetupOptions): SenderWiring {
     gate: new SenderGate({ directory }),
     connections: {
       allowAddress: addressAllowed,
-      identify: (address, identity) => directory.senderForTlsIdentity(identity, address)?.id ?? null,
       refused: (address, iface) => audit('auth.address-refused', `${iface}:${address}`, null, { interface: iface, remoteAddress: address }),
     },
     httpAllowAddress: (address) => {
@@ -137,7 +136,11 @@ export function setupSenders(options: SenderSetupOptions): SenderWiring {
     },
     httpAnonymous: (address) => {
       const sender = directory.addressOnlySender(address);
-      return sender ? { senderId: sender.id } : null;
+      if (sender) return { senderId: sender.id };
+      // No credential where one is needed: a failure, as over MLLP (lockout and audit).
+      directory.recordFailure(address);
+      audit('auth.failed', `http:${address}`, null, { reason: 'no-credential', interface: 'http', remoteAddress: address, lockedOut: directory.isLockedOut(address) });
+      return null;
     },
     httpAuthenticate: async ({ username, secret, remoteAddress }) => {
       const cached = directory.cachedCredential(username, secret, remoteAddress);

@@ -6,7 +6,8 @@
  *
  * 1. Source address: the connection was already checked at accept (MLLP) or before the body was
  *    read (HTTP); each identity below is checked against its sender's allowlist again.
- * 2. Credential: an identity the interface established (HTTP Basic, a TLS client certificate), else
+ * 2. Credential: an identity the interface established (HTTP Basic, a local replay), a TLS client
+ *    certificate naming a sender (matched per message), else
  *    the MSH-8 credential (`user:secret` or `Basic <base64>`), else a sender known by address alone
  *    (one with no credential and no TLS identity, such as the first-run demo sender; other text in
  *    MSH-8 is then ignored). Every failure is the same generic `AR`
@@ -70,6 +71,12 @@ export class SenderGate {
       // The interface established the identity (HTTP Basic, TLS client certificate, a local replay).
       const sender = this.directory.sender(meta.senderId);
       return sender ? this.authorise(sender, message, meta) : this.fail(meta, 'sender-disabled', null);
+    }
+    if (meta.tlsIdentity) {
+      // Checked per message (not once per connection), so removing an identity or narrowing an
+      // allowlist applies to open connections at their next message.
+      const sender = this.directory.senderForTlsIdentity(meta.tlsIdentity, address);
+      if (sender) return this.authorise(sender, message, meta);
     }
     const msh8 = this.msh8(message);
     const credential = parseMsh8Credential(msh8);

@@ -26,7 +26,7 @@ import {
 import { errorMessage, isTributaryError } from '../errors.js';
 import type { CommitResult, EntryOverride, Journal, JournalEntry, MessageStatus } from '../journal/journal.js';
 import type { Logger } from '../log.js';
-import { maskMsh8 } from '../authentication/index.js';
+import { maskMsh8, type TlsIdentity } from '../authentication/index.js';
 import type { Admitted, GateVerdict, SenderGate } from './gate.js';
 import type { RecordService } from '../record/service.js';
 import { destinationKey, type ChannelRegistry, type Outbox } from '../channels/index.js';
@@ -43,6 +43,8 @@ export interface FrameMeta {
    * replay naming one); absent: the gate identifies it from MSH-8 or the source address.
    */
   senderId?: string | null;
+  /** The TLS client certificate of the connection, matched against the senders for every message. */
+  tlsIdentity?: TlsIdentity;
   /** A reprocess (`tributary messages reprocess`): the journal row repeated, and who and why. */
   reprocess?: { of: number; note: string; channel?: string };
 }
@@ -170,7 +172,7 @@ export class Ingestor {
   submitFrame(payload: Buffer, meta: FrameMeta, done: (result: IngestResult) => void): void {
     const receivedAt = this.now();
     if (this.logger.bodies) {
-      this.logger.body('frame received', payload.toString('utf8'), { connectionId: meta.connectionId, bytes: payload.length });
+      this.logger.body('frame received', maskMsh8(payload).toString('utf8'), { connectionId: meta.connectionId, bytes: payload.length });
     }
     let prepared: Array<Prepared | Promise<Prepared>>;
     try {
@@ -226,7 +228,8 @@ export class Ingestor {
   submitOversize(prefix: Buffer, bytesSeen: number, maxFrameBytes: number, meta: FrameMeta, done: (result: IngestResult) => void): void {
     const error = new Hl7Error('MLLP_FRAME_TOO_LARGE', Hl7ErrorCode.ApplicationInternalError, { maxFrameBytes });
     const request = salvageAckRequest(prefix.toString('latin1'));
-    const entry = this.entry(prefix, meta, this.now(), request, null, 'rejected', error);
+    // The kept prefix is the MSH segment: a credential in MSH-8 must not reach the journal.
+    const entry = this.entry(maskMsh8(prefix), meta, this.now(), request, null, 'rejected', error);
     entry.rawSize = bytesSeen;
     entry.ack = buildAck(request, this.ackOptions('AR', error));
     this.commit([{ entry, request, error }], done);
@@ -311,6 +314,9 @@ export class Ingestor {
     verdict: GateVerdict | null,
   ): Prepared {
     if (verdict && !verdict.ok) problem = verdict.error;
+    // The credential has done its job: channels, scripts, the record, the review queue and outbound
+    // copies never see it.
+    if (msg.msh(8) !== '') msg.set('MSH-8', '');
     let status: MessageStatus = problem ? 'rejected' : 'accepted';
     let plan: ChannelPlan | null = null;
     if (verdict?.ok && !problem && this.channels) {
@@ -352,6 +358,19 @@ export class Ingestor {
    * outcome rows stay, so the journal says which channel the refusal came from.
    */
   private channelEffect(plan: ChannelPlan, msg: Hl7Message, admitted: Admitted, request: AckRequest, accepted: boolean): NonNullable<JournalEntry['apply']> {
+    const effect = this.channelEffectUnguarded(plan, admitted, request, accepted);
+    // The journal's rule: an effect never throws (a throw would answer AE for the whole group).
+    return (db, journalId): EntryOverride | void => {
+      try {
+        return effect(db, journalId);
+      } catch (e) {
+        this.logger.error('channel effects failed', { code: 'INTERNAL', reason: errorMessage(e), journalId });
+        return this.override('error', new Hl7Error('INTERNAL', Hl7ErrorCode.ApplicationInternalError, { reason: errorMessage(e) }), request, plan.enhanced);
+      }
+    };
+  }
+
+  private channelEffectUnguarded(plan: ChannelPlan, admitted: Admitted, request: AckRequest, accepted: boolean): NonNullable<JournalEntry['apply']> {
     return (db, journalId): EntryOverride | void => {
       let failure: { status: 'rejected' | 'error'; error: Hl7Error; channel: string } | null = null;
       const queued: string[] = [];
@@ -476,7 +495,8 @@ export class Ingestor {
         : isTributaryError(e)
           ? new Hl7Error(e.code, Hl7ErrorCode.ApplicationInternalError, e.params)
           : new Hl7Error('INTERNAL', Hl7ErrorCode.ApplicationInternalError, { reason: errorMessage(e) });
-    const entry = this.entry(raw, meta, receivedAt, request, charset, 'rejected', error);
+    // Refused before parsing: the bytes may still hold a credential in MSH-8.
+    const entry = this.entry(maskMsh8(raw), meta, receivedAt, request, charset, 'rejected', error);
     entry.ack = buildAck(request, this.ackOptions('AR', error));
     return { entry, request, error };
   }
@@ -484,7 +504,7 @@ export class Ingestor {
   private errorEntry(raw: Buffer, meta: FrameMeta, receivedAt: number, e: unknown): Prepared {
     const error = new Hl7Error('INTERNAL', Hl7ErrorCode.ApplicationInternalError, { reason: errorMessage(e) });
     const request = salvageAckRequest(raw.toString('latin1'));
-    const entry = this.entry(raw, meta, receivedAt, request, null, 'error', error);
+    const entry = this.entry(maskMsh8(raw), meta, receivedAt, request, null, 'error', error);
     entry.ack = buildAck(request, this.ackOptions('AE', error));
     return { entry, request, error };
   }

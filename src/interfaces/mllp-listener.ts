@@ -55,8 +55,6 @@ export interface MllpListenerOptions {
 export interface ConnectionSenders {
   /** False: no sender allows this address; the connection is closed at accept, before reading. */
   allowAddress(remoteAddress: string): boolean;
-  /** The sender a TLS client certificate identifies (and whose allowlist has the address), or null. */
-  identify(remoteAddress: string, identity: TlsIdentity): string | null;
   /** Called for each refused address (the engine writes the audit row). */
   refused(remoteAddress: string, iface: string): void;
 }
@@ -108,7 +106,7 @@ class Connection {
       connectionId: this.id,
       remoteAddress: socket.remoteAddress ?? null,
       remotePort: socket.remotePort ?? null,
-      senderId: socket instanceof tls.TLSSocket && opts.senders ? identifyPeer(socket, opts.senders) : null,
+      tlsIdentity: socket instanceof tls.TLSSocket ? peerIdentity(socket) : undefined,
     };
     this.decoder = new MllpDecoder({ maxFrameBytes: opts.maxFrameBytes, oversizePrefixBytes: opts.oversizePrefixBytes });
     socket.setNoDelay(true);
@@ -243,17 +241,21 @@ class Connection {
   }
 }
 
-/** The sender a TLS peer's certificate identifies, or null (no certificate, or nobody's). */
-function identifyPeer(socket: tls.TLSSocket, senders: ConnectionSenders): string | null {
+/**
+ * What a TLS peer's certificate says (read once per connection); the gate matches it against the
+ * senders for every message, so an admin change applies to open connections too. Undefined
+ * without a client certificate.
+ */
+function peerIdentity(socket: tls.TLSSocket): TlsIdentity | undefined {
   const cert = socket.getPeerCertificate();
-  if (!cert || Object.keys(cert).length === 0) return null;
+  if (!cert || Object.keys(cert).length === 0) return undefined;
   const cn = cert.subject?.CN;
-  return senders.identify(socket.remoteAddress ?? '', {
+  return {
     subjectCN: Array.isArray(cn) ? cn[0] : cn,
     san: cert.subjectaltname ? [cert.subjectaltname] : [],
     fingerprint256: cert.fingerprint256,
     authorized: socket.authorized,
-  });
+  };
 }
 
 /** A running MLLP listener. */
@@ -307,15 +309,9 @@ export class MllpListener {
     l.server.on('connection', (socket: net.Socket) => {
       // Raw TCP accept (before any TLS handshake): an address no sender allows is closed here,
       // before a byte is read.
-      const ip = socket.remoteAddress ?? '';
-      if (opts.senders && !opts.senders.allowAddress(ip)) {
+      // (Plain MLLP is checked in accept(), which runs first for a net server.)
+      if (opts.tls && l.refuseAddress(socket)) {
         l.refusedSockets.add(socket);
-        l.stats.connectionsRefused++;
-        const err = new TributaryError('AUTH_ADDRESS_REFUSED', { address: ip });
-        opts.journal.recordEvent({ at: Date.now(), kind: 'address-refused', remoteAddress: ip, connectionId: null, code: err.code, detail: err.message });
-        opts.logger.warn('mllp connection refused', { code: err.code, remoteAddress: ip });
-        opts.senders.refused(ip, opts.tls ? 'mllps' : 'mllp');
-        socket.destroy();
         return;
       }
       l.sockets.add(socket);
@@ -359,7 +355,27 @@ export class MllpListener {
     return n;
   }
 
+  /**
+   * Close a socket from an address no sender allows, before reading it, with a transport event and
+   * (through the engine) an audit row. True when refused.
+   * @internal
+   */
+  refuseAddress(socket: net.Socket): boolean {
+    const senders = this.opts.senders;
+    const ip = socket.remoteAddress ?? '';
+    if (!senders || senders.allowAddress(ip)) return false;
+    this.stats.connectionsRefused++;
+    const err = new TributaryError('AUTH_ADDRESS_REFUSED', { address: ip });
+    this.opts.journal.recordEvent({ at: Date.now(), kind: 'address-refused', remoteAddress: ip, connectionId: null, code: err.code, detail: err.message });
+    this.opts.logger.warn('mllp connection refused', { code: err.code, remoteAddress: ip });
+    senders.refused(ip, this.opts.tls ? 'mllps' : 'mllp');
+    socket.destroy();
+    return true;
+  }
+
   private accept(socket: net.Socket, iface: string): void {
+    // TLS sockets were checked at TCP accept, before their handshake.
+    if (!this.opts.tls && this.refuseAddress(socket)) return;
     const ip = socket.remoteAddress ?? '';
     const n = this.perIp.get(ip) ?? 0;
     if (this.closing) {

@@ -519,6 +519,7 @@ export class OutboxDeliverer {
   private readonly lanes = new Map<string, Lane>();
   private started = false;
   private stopped = false;
+  private changing: Promise<void> = Promise.resolve();
 
   constructor(options: OutboxDelivererOptions) {
     this.settings = {
@@ -553,7 +554,15 @@ export class OutboxDeliverer {
    * changed and removed ones finish their attempt in flight first. Pending items of a removed
    * destination stay in the outbox (warned as orphaned) until a channel declares it again.
    */
-  async setDestinations(destinations: readonly OutboundDestination[]): Promise<void> {
+  setDestinations(destinations: readonly OutboundDestination[]): Promise<void> {
+    // One change at a time: a second reload while a lane of the first is still finishing its
+    // attempt must not start a second lane for the same destination.
+    const next = this.changing.then(() => this.applyDestinations(destinations));
+    this.changing = next.catch(() => undefined);
+    return next;
+  }
+
+  private async applyDestinations(destinations: readonly OutboundDestination[]): Promise<void> {
     this.configs = destinations;
     if (!this.started || this.stopped) return;
     const wanted = new Map(destinations.map((d) => [d.name, d]));

@@ -542,6 +542,8 @@ export const handleOruR01: MessageHandler = (message, context): HandlerResult =>
     };
     const r = store.putItem(reportWrite, provenance);
     changed ||= r.outcome !== 'unchanged';
+    // One range query for the report's stored results, instead of one per OBX in the puts below.
+    if (report.results.length > 1) store.prefetch?.(patientId, 'result', provenance.organisationId, `${report.key}|`);
     let created = 0;
     let corrected = 0;
     for (const result of report.results) {

@@ -104,7 +104,15 @@ export class RecordService {
    */
   apply(message: Hl7Message, input: ApplyInput): ApplyOutcome {
     const db = this.store.db;
-    if (!db.inTransaction) return db.transaction(() => this.applyNow(message, input))();
+    // Rows remembered from an earlier message (or a rolled-back one) are never trusted.
+    this.store.forgetReads();
+    if (!db.inTransaction) {
+      try {
+        return db.transaction(() => this.applyNow(message, input))();
+      } finally {
+        this.store.forgetReads();
+      }
+    }
     // Inside the journal's group transaction: a savepoint through cached statements (building a
     // better-sqlite3 transaction wrapper per message cost more than the savepoint itself).
     this.savepoint.begin.run();
@@ -116,6 +124,8 @@ export class RecordService {
       this.savepoint.rollback.run();
       this.savepoint.release.run();
       throw e;
+    } finally {
+      this.store.forgetReads();
     }
   }
 

@@ -238,6 +238,11 @@ const provenanceOf = (r: ItemRow): Provenance => ({
   enteredAt: r.entered_at,
 });
 
+/** The identity of an item in {@link SqliteRecordStore}'s read memo. */
+function readKey(patientId: string, kind: string, organisationId: string, key: string): string {
+  return `${patientId}\u0000${kind}\u0000${organisationId}\u0000${key}`;
+}
+
 const itemOf = (r: ItemRow): RecordItem => ({
   id: r.id,
   patientId: r.patient_id,
@@ -296,6 +301,12 @@ export class SqliteRecordStore implements ItemStore {
   private readonly now: () => Date;
   private readonly newId: () => string;
   private readonly stmts = new Map<string, Database.Statement>();
+  /**
+   * Rows read by getItem/prefetch and not written since, by item identity: the put that follows a
+   * read (a handler reads an encounter, then writes it) skips its own SELECT. Consumed by putItem;
+   * cleared by every other item write and by {@link forgetReads}.
+   */
+  private readonly reads = new Map<string, ItemRow | null>();
 
   /**
    * @param db - the engine database (the journal's file); the record tables are created or migrated
@@ -336,7 +347,31 @@ export class SqliteRecordStore implements ItemStore {
   /** {@inheritDoc ItemStore.getItem} */
   getItem(patientId: string, kind: ItemKind, organisationId: string, key: string): RecordItem | undefined {
     const r = this.q('SELECT * FROM record_item WHERE patient_id = ? AND kind = ? AND organisation_id = ? AND key = ?').get(patientId, kind, organisationId, key) as ItemRow | undefined;
+    this.reads.set(readKey(patientId, kind, organisationId, key), r ?? null);
     return r === undefined ? undefined : itemOf(r);
+  }
+
+  /**
+   * Read, in one query, the items of a kind whose key starts with `keyPrefix` (a report's results:
+   * `<filler>|`), so the puts that follow need no query each. Returns how many were found.
+   */
+  prefetch(patientId: string, kind: ItemKind, organisationId: string, keyPrefix: string): number {
+    // A range on the unique (patient, kind, organisation, key) index: keys from the prefix up to the
+    // prefix followed by the highest code point.
+    const rows = this.q('SELECT * FROM record_item WHERE patient_id = ? AND kind = ? AND organisation_id = ? AND key >= ? AND key < ?').all(
+      patientId,
+      kind,
+      organisationId,
+      keyPrefix,
+      `${keyPrefix}\uffff`,
+    ) as ItemRow[];
+    for (const r of rows) this.reads.set(readKey(patientId, kind, organisationId, r.key), r);
+    return rows.length;
+  }
+
+  /** Forget rows read earlier (the record service calls it per message, and on every rollback). */
+  forgetReads(): void {
+    this.reads.clear();
   }
 
   /** An item by id (current version), or undefined. */
@@ -373,12 +408,18 @@ export class SqliteRecordStore implements ItemStore {
     const parentKey = write.parentKey ?? null;
     const effectiveAt = write.effectiveAt ?? null;
     const deleted = write.deleted === true ? 1 : 0;
-    const current = this.q('SELECT * FROM record_item WHERE patient_id = ? AND kind = ? AND organisation_id = ? AND key = ?').get(
-      write.patientId,
-      write.kind,
-      provenance.organisationId,
-      write.key,
-    ) as ItemRow | undefined;
+    const rk = readKey(write.patientId, write.kind, provenance.organisationId, write.key);
+    const known = this.reads.get(rk);
+    this.reads.delete(rk);
+    const current =
+      known !== undefined
+        ? (known ?? undefined)
+        : (this.q('SELECT * FROM record_item WHERE patient_id = ? AND kind = ? AND organisation_id = ? AND key = ?').get(
+            write.patientId,
+            write.kind,
+            provenance.organisationId,
+            write.key,
+          ) as ItemRow | undefined);
     if (current === undefined) {
       const info = this.q(
         `INSERT INTO record_item (patient_id, kind, organisation_id, key, parent_key, label, version, deleted, effective_at,
@@ -430,6 +471,7 @@ export class SqliteRecordStore implements ItemStore {
 
   /** {@inheritDoc ItemStore.deleteItem} */
   deleteItem(itemId: number, provenance: Provenance): void {
+    this.reads.clear();
     const current = this.q('SELECT * FROM record_item WHERE id = ?').get(itemId) as ItemRow | undefined;
     if (current === undefined || current.deleted === 1) return;
     const version = current.version + 1;
@@ -442,6 +484,7 @@ export class SqliteRecordStore implements ItemStore {
 
   /** {@inheritDoc ItemStore.replaceList} */
   replaceList(patientId: string, kind: ItemKind, writes: ItemWrite[], provenance: Provenance): void {
+    this.reads.clear();
     const keep = new Set<string>();
     for (const w of writes) {
       keep.add(w.key);
@@ -639,6 +682,7 @@ export class SqliteRecordStore implements ItemStore {
    * merged record: the survivor's own copy wins). Returns the merge row.
    */
   merge(survivorId: string, mergedId: string, provenance: Provenance): MergeRecord {
+    this.reads.clear();
     const info = this.q('INSERT INTO record_merge (survivor_id, merged_id, provenance, merged_at) VALUES (?, ?, ?, ?)').run(survivorId, mergedId, JSON.stringify(provenance), this.nowIso());
     const mergeId = Number(info.lastInsertRowid);
     this.q(
@@ -689,6 +733,7 @@ export class SqliteRecordStore implements ItemStore {
    * merge unmerged. Items the survivor received after the merge stay with the survivor.
    */
   unmerge(mergeId: number, by: string, reason: string): MergeRecord {
+    this.reads.clear();
     const m = this.getMerge(mergeId);
     if (m === undefined) throw new Error(`no merge ${mergeId}`);
     this.q(

@@ -142,6 +142,11 @@ export interface ItemStore {
   replaceList(patientId: string, kind: ItemKind, writes: ItemWrite[], provenance: Provenance): void;
   /** Every version of an item, oldest first. */
   history(itemId: number): ItemVersion[];
+  /**
+   * Optional: read the items of a kind whose key starts with `keyPrefix` in one query, so that the
+   * puts that follow (a report's results) need no query each. A hint; correctness never depends on it.
+   */
+  prefetch?(patientId: string, kind: ItemKind, organisationId: string, keyPrefix: string): number;
 }
 
 /** Per-organisation record settings the record layer gets from the senders model (injected, not imported). */

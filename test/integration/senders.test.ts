@@ -173,6 +173,10 @@ test('TLS: a client certificate identifies its sender; without a matching identi
     tls: { ...tlsBase, cert: pki.read(pki.clientCert), key: pki.read(pki.clientKey) },
   });
   t.is(msa(await withCert.send(adtA01('TLS-ID-1'))).code, 'AA');
+  // The identity is matched per message: replacing it applies to this open connection at once.
+  adminStore(engine).updateSender('tls-pas', { tlsIdentities: ['CN=another-system'] });
+  t.is(msa(await withCert.send(adtA01('TLS-ID-1b', { visit: 'V2' }))).code, 'AR');
+  adminStore(engine).updateSender('tls-pas', { tlsIdentities: ['CN=test-sender'] });
   await withCert.close();
   const noCert = await MllpClient.connect({ host: '127.0.0.1', port: engine.mllpPort, tls: tlsBase });
   t.is(msa(await noCert.send(adtA01('TLS-ID-2'))).code, 'AR');
@@ -180,6 +184,7 @@ test('TLS: a client certificate identifies its sender; without a matching identi
   const rows = engine.journal.list();
   t.deepEqual(rows.map((r) => [r.interface, r.sender, r.reasonCode]), [
     ['mllps', 'tls-pas', null],
+    ['mllps', null, 'AUTH_FAILED'],
     ['mllps', null, 'AUTH_FAILED'],
   ]);
 });
@@ -249,7 +254,7 @@ test('HTTP and SOAP: 401 with WWW-Authenticate without or with wrong credentials
     ['S-2', 'soap', 'pas', 'accepted'],
   ]);
   await settle();
-  t.is(audit(engine, 'auth.failed').length, 1, 'the wrong secret is audited');
+  t.is(audit(engine, 'auth.failed').length, 3, 'the wrong secret and both requests without credentials are audited');
   t.is(audit(engine, 'auth.address-refused').length, 1);
 });
 
@@ -281,4 +286,28 @@ test('brute force: an address guessing secrets is locked out while a good sender
   const statuses = engine.journal.countByStatus();
   t.is(statuses.accepted, 20);
   t.is(statuses.rejected, 41);
+});
+
+test('a sender\'s first burst (the credential not yet cached) is verified once and every frame is accepted', async (t) => {
+  const engine = await lockedEngine(t);
+  const pas = addSender(engine, { id: 'pas', organisationId: 'st-elsewhere', credential: true });
+  const client = await connect(engine);
+  t.teardown(() => client.close());
+  // 30 frames in flight at once on one connection, more than the lockout's 10: none may be refused.
+  const acks = await Promise.all(Array.from({ length: 30 }, (_, i) => client.send(adtA01(`BURST-${i}`, { security: pas.msh8, visit: `V${i}` }))));
+  t.deepEqual(acks.map((a) => msa(a).code), Array.from({ length: 30 }, () => 'AA'));
+  await settle();
+  t.is(audit(engine, 'auth.failed').length, 0);
+});
+
+test('a credential in a frame refused before it could be parsed is masked in the journal too', async (t) => {
+  const engine = await lockedEngine(t);
+  addSender(engine, { id: 'pas', organisationId: 'st-elsewhere', credential: true });
+  // MSH only (no other segment): refused by the parser, before the gate.
+  const r = await send(engine, 'MSH|^~\\&|PAS|RXX|||20250101000000|pas:topsecret|ADT^A01|M-1|P|2.4\r');
+  t.is(r.code, 'AR');
+  const row = engine.journal.list()[0]!;
+  t.is(row.status, 'rejected');
+  t.false(row.raw.toString('latin1').includes('topsecret'));
+  t.regex(row.raw.toString('latin1'), /\|\*\*\*\*\|ADT\^A01/);
 });
