@@ -144,7 +144,7 @@ export function buildCli(argv: string[], io: CliIO, finish: (code: number) => vo
           ),
         ),
     )
-    .command('messages', 'inspect the journal of a data directory', (y) =>
+    .command('messages', 'inspect the journal of a data directory; send stored messages through the channels again', (y) =>
       y
         .command(
           'list',
