@@ -34,10 +34,10 @@
  *   --seed N         seed of the patient/type choice (default 1)
  *   --json           print one JSON object instead of the tables
  */
+import { parseFlags, usage as usageOf } from './lib/cli.js';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { BUILTIN_CHANNELS_DIR, createPipeline, databasePath, openChannels } from '../src/engine/engine.js';
 import { DEMO_SENDER_ID } from '../src/engine/senders.js';
@@ -60,36 +60,25 @@ interface Options {
 }
 
 function usage(message: string): never {
-  process.stderr.write(`growth: ${message}\n${HELP}\n`);
-  process.exit(2);
+  return usageOf(HELP, `growth: ${message}`);
 }
 
 function parseOptions(argv: string[]): Options {
-  let v;
-  try {
-    v = parseArgs({
-      args: argv,
-      options: {
-        patients: { type: 'string', default: '10000' },
-        messages: { type: 'string', default: '100000' },
-        window: { type: 'string', default: '10000' },
-        'in-flight': { type: 'string', default: '256' },
-        data: { type: 'string' },
-        channels: { type: 'string' },
-        seed: { type: 'string', default: '1' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (e) {
-    usage((e as Error).message);
-  }
-  if (v.help) {
-    process.stdout.write(`${HELP}\n`);
-    process.exit(0);
-  }
+  const v = parseFlags(
+    argv,
+    {
+      patients: { type: 'string', default: '10000' },
+      messages: { type: 'string', default: '100000' },
+      window: { type: 'string', default: '10000' },
+      'in-flight': { type: 'string', default: '256' },
+      data: { type: 'string' },
+      channels: { type: 'string' },
+      seed: { type: 'string', default: '1' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    HELP,
+  );
   const int = (name: string, raw: string, min: number, max: number): number => {
     const n = Number(raw);
     if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) usage(`--${name}: expected an integer in ${min}..${max}, got ${raw}`);
@@ -133,17 +122,6 @@ export function syntheticNhsNumber(n: number): string {
 const STEMS: string[] = [];
 let nextStem = 0;
 
-/** A small deterministic PRNG (mulberry32), so runs are repeatable. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const BASE_MS = Date.UTC(2024, 0, 1);
 
@@ -156,6 +134,18 @@ function dtm(seconds: number): string {
 type TypeCounts = { A28: number; A01: number; A03: number; ORU: number };
 
 /** The message stream: message `i` is a pure function of the generator's state (deterministic for a seed). */
+/** mulberry32: a small deterministic PRNG, so runs are repeatable (the tests' split generator is the same). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 class Generator {
   private readonly random: () => number;
   /** Per patient: the open visit number, or 0 (not in hospital); and visits so far. */
@@ -165,7 +155,7 @@ class Generator {
   readonly counts: TypeCounts = { A28: 0, A01: 0, A03: 0, ORU: 0 };
 
   constructor(private readonly patients: number, seed: number) {
-    this.random = prng(seed);
+    this.random = mulberry32(seed);
     this.openVisit = new Uint32Array(patients);
     this.visits = new Uint32Array(patients);
   }

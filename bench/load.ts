@@ -8,7 +8,7 @@
  * Each message gets a unique MSH-10; an ACK counts only when MSA-1 is AA or CA and MSA-2 is the
  * MSH-10 of the oldest frame in flight on its connection. See docs/benchmarks.md.
  */
-import { parseArgs } from 'node:util';
+import { parseFlags, usage as usageOf } from './lib/cli.js';
 import { performance } from 'node:perf_hooks';
 import { LoadClient, type PhaseResult } from './lib/load-client.js';
 import { templatesFor, type Mix } from './lib/messages.js';
@@ -59,45 +59,34 @@ interface Options {
 }
 
 function usage(message: string): never {
-  process.stderr.write(`${message}\n\n${HELP}\n`);
-  process.exit(2);
+  return usageOf(HELP, `${message}`);
 }
 
 function parseOptions(argv: string[]): Options {
-  let v;
-  try {
-    v = parseArgs({
-      args: argv,
-      options: {
-        host: { type: 'string', default: '127.0.0.1' },
-        port: { type: 'string' },
-        spawn: { type: 'boolean', default: false },
-        connections: { type: 'string', short: 'c', default: '8' },
-        messages: { type: 'string', short: 'n', default: '20000' },
-        pipeline: { type: 'string', short: 'k', default: '1' },
-        mix: { type: 'string', default: 'adt' },
-        file: { type: 'string' },
-        warmup: { type: 'string', default: '2000' },
-        'max-seconds': { type: 'string', default: '60' },
-        'timeout-ms': { type: 'string', default: '5000' },
-        'abort-on-errors': { type: 'string', default: '1000' },
-        'server-pid': { type: 'string' },
-        'engine-node-arg': { type: 'string', multiple: true, default: [] },
-        'engine-arg': { type: 'string', multiple: true, default: [] },
-        label: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (e) {
-    usage((e as Error).message);
-  }
-  if (v.help) {
-    process.stdout.write(`${HELP}\n`);
-    process.exit(0);
-  }
+  const v = parseFlags(
+    argv,
+    {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string' },
+      spawn: { type: 'boolean', default: false },
+      connections: { type: 'string', short: 'c', default: '8' },
+      messages: { type: 'string', short: 'n', default: '20000' },
+      pipeline: { type: 'string', short: 'k', default: '1' },
+      mix: { type: 'string', default: 'adt' },
+      file: { type: 'string' },
+      warmup: { type: 'string', default: '2000' },
+      'max-seconds': { type: 'string', default: '60' },
+      'timeout-ms': { type: 'string', default: '5000' },
+      'abort-on-errors': { type: 'string', default: '1000' },
+      'server-pid': { type: 'string' },
+      'engine-node-arg': { type: 'string', multiple: true, default: [] },
+      'engine-arg': { type: 'string', multiple: true, default: [] },
+      label: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    HELP,
+  );
   const int = (name: string, raw: string | undefined, min: number, max: number): number => {
     const n = Number(raw);
     if (raw === undefined || !Number.isSafeInteger(n) || n < min || n > max) usage(`--${name}: expected an integer in ${min}..${max}, got ${String(raw)}`);
