@@ -99,10 +99,16 @@ export interface IngestorOptions {
 interface Prepared {
   entry: JournalEntry;
   request: AckRequest | null;
+  /** Why it is not accepted (set later when its effects refuse it at commit time). */
   error: Hl7Error | null;
+  /** Answer with the enhanced-mode commit codes (CA/CR/CE). */
+  enhanced?: boolean;
 }
 
 const STATUS_RANK: Record<MessageStatus, number> = { accepted: 0, duplicate: 0, rejected: 1, error: 2 };
+
+/** The error behind each override the ingestor builds (the journal keeps only its text). */
+const refusals = new WeakMap<EntryOverride, Hl7Error>();
 
 /**
  * The ACK code for a journal status. Enhanced mode (MSH-15/16) answers with commit codes: the
@@ -348,7 +354,18 @@ export class Ingestor {
     const code = ackCodeFor(status, enhanced);
     entry.ackCode = code;
     entry.ack = buildAck(request, this.ackOptions(code, problem ?? undefined));
-    return { entry, request, error: problem };
+    const prepared: Prepared = { entry, request, error: problem, enhanced };
+    const apply = entry.apply;
+    if (apply) {
+      // A refusal decided at commit time (the record) is this message's error too: a batch frame's
+      // combined ACK reports it with its code and location.
+      entry.apply = (db, id) => {
+        const o = apply(db, id);
+        if (o && refusals.has(o)) prepared.error = refusals.get(o)!;
+        return o;
+      };
+    }
+    return prepared;
   }
 
   /**
@@ -485,7 +502,9 @@ export class Ingestor {
     } catch {
       ack = this.lastResortResult().ack;
     }
-    return { status, reasonCode: error.code, reason: error.message, errorLocation: error.location ? formatLocation(error.location) : null, ackCode: code, ack };
+    const o: EntryOverride = { status, reasonCode: error.code, reason: error.message, errorLocation: error.location ? formatLocation(error.location) : null, ackCode: code, ack };
+    refusals.set(o, error);
+    return o;
   }
 
   private rejected(raw: Buffer, meta: FrameMeta, receivedAt: number, request: AckRequest | null, charset: string | null, e: unknown): Prepared {
@@ -615,9 +634,9 @@ export class Ingestor {
     const w = prepared[worst]!;
     const ids = results.map((r) => r.id);
     if (STATUS_RANK[results[worst]!.status] === 0) {
-      return { ack: firstResult.ack ?? '', ackCode: 'AA', status: 'accepted', ids, reasonCode: null, controlId: first.request?.controlId ?? '' };
+      return { ack: firstResult.ack ?? '', ackCode: (firstResult.ackCode ?? 'AA') as AckCode, status: 'accepted', ids, reasonCode: null, controlId: first.request?.controlId ?? '' };
     }
-    const code: AckCode = w.entry.status === 'error' ? 'AE' : 'AR';
+    const code = ackCodeFor(w.entry.status, first.enhanced ?? false);
     const error = w.error ?? new Hl7Error('INTERNAL', Hl7ErrorCode.ApplicationInternalError, { reason: w.entry.reason ?? '' });
     const opts = this.ackOptions(code, error);
     opts.text = `message ${worst + 1} of ${prepared.length} (MSH-10 ${w.entry.controlId ?? 'unknown'}): ${opts.text ?? ''}`;

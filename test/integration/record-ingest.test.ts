@@ -112,3 +112,17 @@ test('a partner sending for a customer: the chain is the provenance of what it w
   const row = engine.journal.database.prepare("SELECT organisation_id, on_behalf_of, chain, sender_id FROM record_item WHERE kind = 'report'").get() as Record<string, string>;
   t.deepEqual(row, { organisation_id: 'st-elsewhere', on_behalf_of: '["acme"]', chain: 'Org acme on behalf of Org st-elsewhere', sender_id: 'acme-feed' });
 });
+
+test('a batch frame whose second message the record refuses: one ACK naming that message, its reason and location', async (t) => {
+  const { engine, send, msh8 } = await hospital(t);
+  const good = withMsh(recordFixtureText('adt/a28-full.hl7'), msh8, 'B-1');
+  const bad = withMsh(recordFixtureText('adt/a28-full.hl7'), msh8, 'B-2').replace('9990000018', '9990000019');
+  const ack = await send(good.replace(/\r?$/, '\r') + bad);
+  t.is(ack.code, 'AR');
+  t.regex(ack.text, /^message 2 of 2 \(MSH-10 B-2\): invalid NHS number/);
+  t.regex(ack.text, /at PID-3/);
+  t.deepEqual(engine.journal.list({ withRaw: false }).map((r) => [r.controlId, r.status]), [
+    ['B-1', 'accepted'],
+    ['B-2', 'rejected'],
+  ]);
+});
