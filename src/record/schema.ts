@@ -143,6 +143,9 @@ export const RECORD_MIGRATIONS: readonly string[] = [
      resolved_patient_id TEXT
    );
    CREATE INDEX record_review_open ON record_review (organisation_id, status);`,
+  // 2: no query reads items by journal id, and the index cost a write on every item change
+  // (measured on the ORU path). Only the index goes; no data.
+  `DROP INDEX IF EXISTS record_item_journal;`,
 ];
 
 /** Create or upgrade the record tables (idempotent; safe beside the journal's and senders' migrations). */
