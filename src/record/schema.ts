@@ -78,7 +78,7 @@ export const RECORD_MIGRATIONS: readonly string[] = [
    );
    CREATE UNIQUE INDEX record_item_key ON record_item (patient_id, kind, organisation_id, key);
    CREATE INDEX record_item_journal ON record_item (journal_id);
-   -- Every version of every item, current included.
+   -- Every version of every item, current included (since migration 3: earlier versions only; the current one is the item row).
    CREATE TABLE record_item_version (
      item_id          INTEGER NOT NULL REFERENCES record_item(id),
      version          INTEGER NOT NULL,
@@ -146,6 +146,10 @@ export const RECORD_MIGRATIONS: readonly string[] = [
   // 2: no query reads items by journal id, and the index cost a write on every item change
   // (measured on the ORU path). Only the index goes; no data.
   `DROP INDEX IF EXISTS record_item_journal;`,
+  // 3: record_item_version keeps earlier versions only; the current one is the record_item row.
+  // Rows that repeat an item's current version are removed: their content is in the item row, so
+  // no version is lost (history() returns the earlier rows, then the item).
+  `DELETE FROM record_item_version WHERE (item_id, version) IN (SELECT id, version FROM record_item);`,
 ];
 
 /** Create or upgrade the record tables (idempotent; safe beside the journal's and senders' migrations). */

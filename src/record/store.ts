@@ -427,19 +427,18 @@ export class SqliteRecordStore implements ItemStore {
          VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(write.patientId, write.kind, provenance.organisationId, write.key, parentKey, write.label, deleted, effectiveAt, ...provArgs(provenance), payload);
       const id = Number(info.lastInsertRowid);
-      this.insertVersion(id, 1, deleted, write.label, effectiveAt, provenance, payload);
       return this.result('created', () => this.getItemById(id)!);
     }
     if (current.payload === payload && current.label === write.label && current.effective_at === effectiveAt && current.deleted === deleted && current.parent_key === parentKey) {
       return this.result('unchanged', () => itemOf(current));
     }
     const version = current.version + 1;
+    this.keepVersion(current);
     this.q(
       `UPDATE record_item SET parent_key = ?, label = ?, version = ?, deleted = ?, effective_at = ?,
          team_id = ?, on_behalf_of = ?, chain = ?, author = ?, sender_id = ?, journal_id = ?, control_id = ?, message_type = ?, entered_at = ?, payload = ?
        WHERE id = ?`,
     ).run(parentKey, write.label, version, deleted, effectiveAt, ...provArgs(provenance), payload, current.id);
-    this.insertVersion(current.id, version, deleted, write.label, effectiveAt, provenance, payload);
     return this.result('updated', () => this.getItemById(current.id)!);
   }
 
@@ -457,15 +456,19 @@ export class SqliteRecordStore implements ItemStore {
     };
   }
 
-  private insertVersion(itemId: number, version: number, deleted: number, label: RecordLabel | null, effectiveAt: string | null, provenance: Provenance, payload: string): void {
+  /**
+   * Keep the version an item row holds now, before the row is overwritten: `record_item` holds the
+   * current version, `record_item_version` every earlier one (so a new item costs one row, not two).
+   */
+  private keepVersion(current: ItemRow): void {
     this.q('INSERT INTO record_item_version (item_id, version, deleted, label, effective_at, provenance, payload) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
-      itemId,
-      version,
-      deleted,
-      label,
-      effectiveAt,
-      JSON.stringify(provenance),
-      payload,
+      current.id,
+      current.version,
+      current.deleted,
+      current.label,
+      current.effective_at,
+      JSON.stringify(provenanceOf(current)),
+      current.payload,
     );
   }
 
@@ -475,11 +478,11 @@ export class SqliteRecordStore implements ItemStore {
     const current = this.q('SELECT * FROM record_item WHERE id = ?').get(itemId) as ItemRow | undefined;
     if (current === undefined || current.deleted === 1) return;
     const version = current.version + 1;
+    this.keepVersion(current);
     this.q(
       `UPDATE record_item SET version = ?, deleted = 1, team_id = ?, on_behalf_of = ?, chain = ?, author = ?, sender_id = ?,
          journal_id = ?, control_id = ?, message_type = ?, entered_at = ? WHERE id = ?`,
     ).run(version, ...provArgs(provenance), itemId);
-    this.insertVersion(itemId, version, 1, current.label, current.effective_at, provenance, current.payload);
   }
 
   /** {@inheritDoc ItemStore.replaceList} */
@@ -501,7 +504,7 @@ export class SqliteRecordStore implements ItemStore {
   /** {@inheritDoc ItemStore.history} */
   history(itemId: number): ItemVersion[] {
     const rows = this.q('SELECT version, deleted, label, effective_at, provenance, payload FROM record_item_version WHERE item_id = ? ORDER BY version').all(itemId) as VersionRow[];
-    return rows.map((r) => ({
+    const earlier: ItemVersion[] = rows.map((r) => ({
       version: r.version,
       deleted: r.deleted === 1,
       label: r.label,
@@ -509,6 +512,9 @@ export class SqliteRecordStore implements ItemStore {
       provenance: JSON.parse(r.provenance) as Provenance,
       payload: JSON.parse(r.payload) as Record<string, unknown>,
     }));
+    const current = this.getItemById(itemId);
+    if (current === undefined) return earlier;
+    return [...earlier, { version: current.version, deleted: current.deleted, label: current.label, effectiveAt: current.effectiveAt, provenance: current.provenance, payload: current.payload }];
   }
 
   // ---------------------------------------------------------------- patients
