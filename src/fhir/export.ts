@@ -40,6 +40,8 @@ export interface PatientExportInput {
   demographicsProvenance?: Provenance | null;
   /** Display names of organisations and teams by id (the senders model); the id is shown when unknown. */
   organisations?: (id: string) => string | undefined;
+  /** Records merged into this one (active merges): `Patient.link` type `replaces`. */
+  replaces?: string[];
 }
 
 /** Options of {@link patientBundle}. */
@@ -87,7 +89,7 @@ export function attachmentRefsOf(items: readonly RecordItem[]): AttachmentRef[] 
 }
 
 /** The store methods {@link exportInputFromStore} reads. */
-export type ExportStore = Pick<SqliteRecordStore, 'getPatient' | 'identifiers' | 'listItems' | 'demographicsHistory'>;
+export type ExportStore = Pick<SqliteRecordStore, 'getPatient' | 'identifiers' | 'listItems' | 'demographicsHistory'> & Partial<Pick<SqliteRecordStore, 'listMerges'>>;
 
 /**
  * Read one patient's rows for {@link patientBundle}: the patient, all identifiers, every item
@@ -104,6 +106,7 @@ export function exportInputFromStore(store: ExportStore, patientId: string, orga
     items: store.listItems(patientId, { includeDeleted: true }),
     demographicsProvenance: history.at(-1)?.provenance ?? null,
     ...(organisations === undefined ? {} : { organisations }),
+    replaces: (store.listMerges?.(patientId) ?? []).filter((m) => m.survivorId === patientId && m.unmergedAt === null).map((m) => m.mergedId),
   };
 }
 
@@ -172,7 +175,7 @@ export function patientBundle(input: PatientExportInput, options: BundleOptions 
   };
 
   const gps = exported.filter((i) => i.kind === 'gp');
-  const resources: Resource[] = [patientResource(names, input.patient, input.identifiers, gps)];
+  const resources: Resource[] = [patientResource(names, input.patient, input.identifiers, gps, input.replaces ?? [])];
   // The Patient is unlabelled (demographics have no label); the messages that wrote its
   // demographics and its GP are its sources.
   if (input.demographicsProvenance) attribute(input.demographicsProvenance, null, `Patient/${patientId}`);

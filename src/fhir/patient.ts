@@ -103,7 +103,7 @@ function generalPractitioners(names: Names, gps: RecordItem[]): Reference<Organi
  * `meta.lastUpdated` the MSH-7 of the demographics (else the record's creation time). No privacy
  * label: demographics are not labelled in the record.
  */
-export function patientResource(names: Names, patient: PatientRecord, identifiers: PatientIdentifier[], gps: RecordItem[]): Patient {
+export function patientResource(names: Names, patient: PatientRecord, identifiers: PatientIdentifier[], gps: RecordItem[], replaces: readonly string[] = []): Patient {
   const d = patient.demographics;
   const extension: Extension[] = [];
   if (d?.ethnicGroup) extension.push({ url: SYSTEMS.ethnicCategoryExtension, valueCodeableConcept: { text: d.ethnicGroup } });
@@ -126,7 +126,11 @@ export function patientResource(names: Names, patient: PatientRecord, identifier
     maritalStatus: d?.maritalStatus ? { coding: [{ system: SYSTEMS.v2MaritalStatus, code: d.maritalStatus }] } : undefined,
     communication: d?.language ? [{ language: { text: d.language } }] : undefined,
     generalPractitioner: nonEmpty(generalPractitioners(names, gps)),
-    link: patient.mergedInto === null ? undefined : [{ other: { reference: `Patient/${patient.mergedInto}` }, type: 'replaced-by' }],
+    // Merges: the merged-away record points at its survivor; the survivor at what it replaces.
+    link: nonEmpty([
+      ...(patient.mergedInto === null ? [] : [{ other: { reference: `Patient/${patient.mergedInto}` }, type: 'replaced-by' as const }]),
+      ...replaces.map((id) => ({ other: { reference: `Patient/${id}` }, type: 'replaces' as const })),
+    ]),
   };
   return strip(resource);
 }
