@@ -340,9 +340,17 @@ export class SenderDirectory {
   /** The secrets to try for `username` (the dummy hash when there is none, to take the same time). */
   private candidates(snap: Snapshot, username: string): { cred: LiveCredential | undefined; secrets: LiveSecret[] } {
     const now = this.now();
+    const inForce = (c: LiveCredential): LiveSecret[] => c.secrets.filter((x) => x.expiresAt === null || x.expiresAt > now);
     const cred = snap.credentials.get(username);
-    const live = cred ? cred.secrets.filter((x) => x.expiresAt === null || x.expiresAt > now) : [];
-    return { cred, secrets: live.length ? live : [{ hash: dummyHash(), expiresAt: null }] };
+    const live = cred ? inForce(cred) : [];
+    // Every failed check costs the same number of scrypt runs, whoever the user is: padded with
+    // the dummy hash up to the most secrets any credential has in force (two during a rotation's
+    // overlap), so the time taken tells no one whether a user name exists or is mid-rotation.
+    let most = 1;
+    for (const c of snap.credentials.values()) most = Math.max(most, inForce(c).length);
+    const secrets = [...live];
+    while (secrets.length < most) secrets.push({ hash: dummyHash(), expiresAt: null });
+    return { cred, secrets };
   }
 
   private accept(sender: LiveSender | undefined, address: string): SenderRecord | null {

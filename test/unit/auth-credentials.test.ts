@@ -240,3 +240,14 @@ test('maskMsh8: replaces MSH-8 in every MSH segment, keeps every other byte', (t
   t.deepEqual(masked.subarray(masked.length - 3), Buffer.from([0xe9, 0xff, 0x0d]), 'non-ASCII bytes elsewhere untouched');
   t.false(masked.includes('u:p'));
 });
+
+test('a failed check costs the same number of scrypt runs for an unknown user and for one mid-rotation', (t) => {
+  const { store, dir } = setup();
+  store.addCredential({ senderId: 'pas' });
+  type Probe = { candidates(snap: unknown, username: string): { secrets: unknown[] }; snapshot(): unknown };
+  const probe = dir as unknown as Probe;
+  const count = (user: string): number => probe.candidates(probe.snapshot(), user).secrets.length;
+  t.deepEqual([count('pas'), count('nobody')], [1, 1]);
+  store.rotateCredential({ senderId: 'pas' }, 2 * HOUR);
+  t.deepEqual([count('pas'), count('nobody')], [2, 2], 'an unknown user is checked against as many hashes as the rotating one');
+});
