@@ -114,12 +114,10 @@ function dataSink(dataDir: string, senderId: string | undefined, channelsDir: st
     throw e;
   }
   return {
-    submit: (m) =>
-      new Promise((resolve) => {
-        ingestor.submitFrame(m.bytes, { interface: 'replay', connectionId: null, remoteAddress: null, remotePort: null, senderId: sender }, (r) =>
-          resolve({ code: r.ackCode, duplicate: r.status === 'duplicate' }),
-        );
-      }),
+    submit: async (m) => {
+      const r = await ingestor.submit(m.bytes, { interface: 'replay', connectionId: null, remoteAddress: null, remotePort: null, senderId: sender });
+      return { code: r.ackCode, duplicate: r.status === 'duplicate' };
+    },
     close: async () => journal.close(),
   };
 }

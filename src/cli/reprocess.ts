@@ -10,10 +10,9 @@ import { readFileSync } from 'node:fs';
 import { defaultActor, writeAudit } from '../authentication/index.js';
 import { createPipeline, databasePath, openChannels } from '../engine/engine.js';
 import { TributaryError, errorMessage } from '../errors.js';
-import type { IngestResult } from '../ingest/ingest.js';
 import { Journal } from '../journal/journal.js';
 import { silentLogger } from '../log.js';
-import { EXIT, type CliIO } from './common.js';
+import { EXIT, readAck, type CliIO } from './common.js';
 
 /** Flags of `messages reprocess`. */
 export interface ReprocessArgs {
@@ -69,20 +68,14 @@ export async function runReprocess(args: ReprocessArgs, io: CliIO): Promise<numb
       ]
         .filter((x) => x !== null)
         .join('; ');
-      const result = await new Promise<IngestResult>((resolve) =>
-        ingestor.submitFrame(
-          edited ?? row.raw,
-          {
-            interface: row.interface,
-            connectionId: null,
-            remoteAddress: row.remoteAddress,
-            remotePort: null,
-            senderId: row.sender,
-            reprocess: { of: row.id, note, channel: args.channel },
-          },
-          resolve,
-        ),
-      );
+      const result = await ingestor.submit(edited ?? row.raw, {
+        interface: row.interface,
+        connectionId: null,
+        remoteAddress: row.remoteAddress,
+        remotePort: null,
+        senderId: row.sender,
+        reprocess: { of: row.id, note, channel: args.channel },
+      });
       const newId = result.ids[0];
       // Who changed what and why: in the audit log beside the admin changes (the reason is the
       // operator's words; the message content stays in the journal).
@@ -96,16 +89,11 @@ export async function runReprocess(args: ReprocessArgs, io: CliIO): Promise<numb
           detail: { newId: newId ?? null, channel: args.channel ?? null, edited: edited !== undefined, reason: args.reason?.trim() ?? null, ackCode: result.ackCode },
         }),
       )();
-      io.stdout.write(`${row.id} -> ${newId ?? '-'}\t${result.ackCode}\t${readMsa3(result.ack)}\n`);
+      io.stdout.write(`${row.id} -> ${newId ?? '-'}\t${result.ackCode}\t${readAck(result.ack).text}\n`);
       if (result.ackCode !== 'AA' && result.ackCode !== 'CA') exit = EXIT.notAccepted;
     }
   } finally {
     journal.close();
   }
   return exit;
-}
-
-function readMsa3(ack: string): string {
-  const msa = ack.split('\r').find((s) => s.startsWith('MSA')) ?? '';
-  return msa.split(msa.charAt(3) || '|')[3] ?? '';
 }

@@ -12,7 +12,7 @@ import { DEMO_SENDER_ID } from './senders.js';
 import { createPipeline, databasePath } from './engine.js';
 import { ChannelRegistry, caseFiles, readExpectation, type Channel, type ChannelTestResult } from '../channels/index.js';
 import { errorMessage } from '../errors.js';
-import type { IngestResult } from '../ingest/ingest.js';
+import { readMsa } from '../interfaces/outbound.js';
 import { Journal } from '../journal/journal.js';
 import { silentLogger } from '../log.js';
 import { SqliteRecordStore, type RecordItem } from '../record/index.js';
@@ -43,15 +43,15 @@ async function runCase(channel: Channel, file: string, expect: ReturnType<typeof
     // A channel under test runs whether or not it is enabled (examples ship disabled).
     const registry = ChannelRegistry.fixed([{ ...channel, enabled: true } as Channel]);
     const { ingestor } = createPipeline({ journal, logger: silentLogger, channels: registry });
-    const result = await new Promise<IngestResult>((resolve) =>
-      ingestor.submitFrame(
-        readFileSync(file),
-        { interface: expect.sender?.interface ?? 'mllp', connectionId: null, remoteAddress: '127.0.0.1', remotePort: null, senderId: DEMO_SENDER_ID },
-        resolve,
-      ),
-    );
+    const result = await ingestor.submit(readFileSync(file), {
+      interface: expect.sender?.interface ?? 'mllp',
+      connectionId: null,
+      remoteAddress: '127.0.0.1',
+      remotePort: null,
+      senderId: DEMO_SENDER_ID,
+    });
     if (expect.ack !== undefined && result.ackCode !== expect.ack) {
-      const text = result.ack.split('\r').find((s) => s.startsWith('MSA'))?.split('|')[3] ?? '';
+      const text = readMsa(result.ack)?.text ?? '';
       problems.push(`ack: expected ${expect.ack}, got ${result.ackCode}${text ? ` (${text})` : ''}`);
     }
     const items = journal.database.prepare('SELECT id FROM record_item ORDER BY id').pluck().all() as number[];

@@ -171,6 +171,11 @@ export class Ingestor {
     };
   }
 
+  /** {@link submitFrame} as a promise (never rejects): for callers that await one frame at a time. */
+  submit(payload: Buffer, meta: FrameMeta): Promise<IngestResult> {
+    return new Promise((resolve) => this.submitFrame(payload, meta, resolve));
+  }
+
   /**
    * Journal one frame and answer it. `done` is called exactly once, after the commit (or its
    * failure). Never throws.
@@ -344,7 +349,7 @@ export class Ingestor {
         entry.sender = verdict.sender.id;
         entry.organisationId = verdict.acting.organisationId;
         entry.acting = verdict.acting.chain;
-        if (plan) entry.apply = this.channelEffect(plan, msg, verdict, request, status === 'accepted');
+        if (plan) entry.apply = this.channelEffect(plan, verdict, request, status === 'accepted');
         else if (!problem && this.record) entry.apply = this.recordEffect(msg, verdict, request);
       } else {
         entry.sender = null;
@@ -374,7 +379,7 @@ export class Ingestor {
    * refusal by the record becomes `AR` (`AE` for anything unexpected) and undoes those writes; the
    * outcome rows stay, so the journal says which channel the refusal came from.
    */
-  private channelEffect(plan: ChannelPlan, msg: Hl7Message, admitted: Admitted, request: AckRequest, accepted: boolean): NonNullable<JournalEntry['apply']> {
+  private channelEffect(plan: ChannelPlan, admitted: Admitted, request: AckRequest, accepted: boolean): NonNullable<JournalEntry['apply']> {
     const effect = this.channelEffectUnguarded(plan, admitted, request, accepted);
     // The journal's rule: an effect never throws (a throw would answer AE for the whole group).
     return (db, journalId): EntryOverride | void => {

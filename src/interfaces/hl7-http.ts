@@ -17,7 +17,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TributaryError, errorMessage, isTributaryError, type ErrorCode } from '../errors.js';
-import type { FrameMeta, IngestResult, Ingestor } from '../ingest/ingest.js';
+import type { FrameMeta, Ingestor } from '../ingest/ingest.js';
 import type { Logger } from '../log.js';
 import { acceptMessageResponse, parseAcceptMessage, soapContentType, soapFault, wsdl, type SoapVersion } from './soap.js';
 
@@ -114,10 +114,6 @@ function frameMeta(req: FastifyRequest, iface: 'http' | 'soap'): FrameMeta & { s
   };
 }
 
-function ingest(ingestor: Ingestor, payload: Buffer, meta: FrameMeta): Promise<IngestResult> {
-  return new Promise((resolve) => ingestor.submitFrame(payload, meta, resolve));
-}
-
 function bodyBytes(body: unknown): Buffer {
   return Buffer.isBuffer(body) ? body : Buffer.alloc(0);
 }
@@ -198,7 +194,7 @@ export async function hl7HttpPlugin(app: FastifyInstance, opts: Hl7HttpOptions):
       return reply.code(status).header('content-type', TEXT).send(`${error.code}: ${error.message}\n`);
     });
     er7.post('/hl7', async (req, reply) => {
-      const r = await ingest(ingestor, bodyBytes(req.body), frameMeta(req, 'http'));
+      const r = await ingestor.submit(bodyBytes(req.body), frameMeta(req, 'http'));
       logger.debug('http message answered', { interface: 'http', controlId: r.controlId, ackCode: r.ackCode, ids: r.ids });
       return reply.code(200).header('content-type', ACK_CONTENT_TYPE).send(r.ack);
     });
@@ -234,7 +230,7 @@ export async function hl7HttpPlugin(app: FastifyInstance, opts: Hl7HttpOptions):
         const version = versionOf(req);
         return fault(reply, version === '1.1' ? 500 : 400, e, version);
       }
-      const r = await ingest(ingestor, Buffer.from(parsed.message, 'utf8'), frameMeta(req, 'soap'));
+      const r = await ingestor.submit(Buffer.from(parsed.message, 'utf8'), frameMeta(req, 'soap'));
       logger.debug('http message answered', { interface: 'soap', controlId: r.controlId, ackCode: r.ackCode, ids: r.ids });
       return reply.code(200).header('content-type', soapContentType(parsed.version)).send(acceptMessageResponse(r.ack, parsed.version));
     });
