@@ -143,8 +143,8 @@ export function setupSenders(options: SenderSetupOptions): SenderWiring {
       return null;
     },
     httpAuthenticate: async ({ username, secret, remoteAddress }) => {
-      const cached = directory.cachedCredential(username, secret, remoteAddress);
-      const sender = cached !== undefined ? cached : await directory.verifyCredentialAsync(username, secret, remoteAddress);
+      // A cached success answers inside without scrypt; the request is async anyway.
+      const sender = await directory.verifyCredentialAsync(username, secret, remoteAddress);
       if (sender) return { senderId: sender.id };
       audit('auth.failed', `http:${remoteAddress}`, username, {
         reason: 'credential',
