@@ -4,7 +4,9 @@
  * CPU is server CPU too):
  *   - parse only;
  *   - parse + 5 declarative steps + encode;
- *   - the same + 1 script step in the script worker (the default executor);
+ *   - the same + 1 script step in the script worker (the default executor), waiting in the thread
+ *     (`runChannel`, as CLI channel tests do), and on the live path (`runChannelLive`: the calls of
+ *     one turn go to the worker as one batch) with 1, 8 and 32 messages per turn;
  *   - the same + 1 script step inline under vm's `timeout` (the previous way);
  * then the cost of a timeout: how long the looping message takes beyond its limit, and the next
  * message (which may wait for the replacement worker). Prints a markdown table. Run:
@@ -20,7 +22,7 @@ import type * as Hl7Api from '../src/hl7/index.js';
 const dist = process.argv.includes('--dist');
 const channels = (await import(dist ? '../dist/channels/index.js' : '../src/channels/index.js')) as typeof ChannelsApi;
 const { Hl7Message } = (await import(dist ? '../dist/hl7/index.js' : '../src/hl7/index.js')) as typeof Hl7Api;
-const { InlineScriptExecutor, WorkerScriptExecutor, loadChannels, runChannel } = channels;
+const { InlineScriptExecutor, WorkerScriptExecutor, loadChannels, runChannel, runChannelLive } = channels;
 type Channel = ChannelsApi.Channel;
 type ScriptExecutor = ChannelsApi.ScriptExecutor;
 
@@ -65,6 +67,22 @@ function measure(label: string, fn: () => void, n: number): Row {
   return { label, wall, cpu: (c.user + c.system) / n };
 }
 
+/** `batch` messages started in one turn, awaited together, n messages in all. */
+async function measureLive(label: string, c: Channel, batch: number, n: number): Promise<Row> {
+  const sender = { interface: 'mllp' };
+  const turn = async (): Promise<void> => {
+    const outs = await Promise.all(Array.from({ length: batch }, () => runChannelLive(c, Hl7Message.parse(MESSAGE), { sender })));
+    for (const out of outs) if (out.result === 'pass') out.message.toString();
+  };
+  for (let i = 0; i < Math.min(n, 5_000) / batch; i++) await turn(); // warm up
+  const c0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n / batch; i++) await turn();
+  const wall = Number(process.hrtime.bigint() - t0) / 1000 / n;
+  const u = process.cpuUsage(c0);
+  return { label, wall, cpu: (u.user + u.system) / n };
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'tributary-bench-channels-'));
 const worker = new WorkerScriptExecutor();
 try {
@@ -84,7 +102,10 @@ try {
   const rows = [
     measure('parse only', () => void Hl7Message.parse(MESSAGE).messageType, n),
     measure('parse + 5 declarative steps + encode', run(declarative), n),
-    measure('+ 1 script step, script worker (default)', run(scripted), n),
+    measure('+ 1 script step, script worker, waiting in the thread', run(scripted), n),
+    await measureLive('+ 1 script step, script worker, live, 1 message per turn', scripted, 1, n),
+    await measureLive('+ 1 script step, script worker, live, 8 messages per turn', scripted, 8, n),
+    await measureLive('+ 1 script step, script worker, live, 32 messages per turn', scripted, 32, n),
     measure('+ 1 script step, inline vm `timeout` (before)', run(inline), Math.max(1000, Math.floor(n / 10))),
   ];
   // A timeout: the looping message is answered after its limit plus the stop; the next message

@@ -24,9 +24,9 @@ export {
   type StepType,
 } from './schema.js';
 export { compileChannels, formatIssue, loadChannels, validateChannels, type Channel, type ChannelIssue, type ChannelLoad, type ChannelLoadOptions } from './load.js';
-export { InlineScriptExecutor, WorkerScriptExecutor, defaultScriptExecutor, type WorkerExecutorStats, type WorkerScriptExecutorOptions } from './executor.js';
+export { InlineScriptExecutor, WorkerScriptExecutor, closeDefaultScriptExecutor, defaultScriptExecutor, type WorkerExecutorStats, type WorkerScriptExecutorOptions } from './executor.js';
 export { compileTypePatterns, route, routingType, sourceMatches, typePatternProblem } from './route.js';
-export { ackModeFor, runChannel, type ChannelOutcome, type RunContext } from './run.js';
+export { ackModeFor, runChannel, runChannelLive, type ChannelOutcome, type RunContext } from './run.js';
 export { ChannelRegistry, type ChannelCounters, type ChannelRegistryOptions, type ReloadResult } from './registry.js';
 export { caseFiles, readExpectation, runChannelTests, type ChannelTestExpectation, type ChannelTestResult } from './testing.js';
 export type { LoadedScript, ScriptExecutor, ScriptLoadOptions, ScriptResult, SenderMeta } from './script.js';

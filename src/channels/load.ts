@@ -68,6 +68,8 @@ export interface Channel {
   readonly filter: Condition | null;
   /** Compiled transformer steps, in order. */
   readonly steps: readonly CompiledStep[];
+  /** Has a script (step or condition): its live runs wait for the script worker (`runChannelLive`). */
+  readonly scripted: boolean;
   /** The loaded lookup tables. */
   readonly tables: Readonly<Record<string, Record<string, string>>>;
 }
@@ -488,6 +490,7 @@ export function compileChannels(dir: string, options: ChannelLoadOptions = {}): 
         source: compileSource(def),
         filter,
         steps,
+        scripted: check.sandboxes.size > 0,
         tables: deepFreeze(ok.tables),
       });
     } catch (e) {

@@ -11,7 +11,7 @@ import type { Hl7Message } from '../hl7/index.js';
 import { silentLogger, type Logger } from '../log.js';
 import { compileChannels, formatIssue, invalid, type Channel, type ChannelIssue } from './load.js';
 import { route } from './route.js';
-import { runChannel, type ChannelOutcome, type RunContext } from './run.js';
+import { runChannelLive, type ChannelOutcome, type RunContext } from './run.js';
 import type { ScriptExecutor, SenderMeta } from './script.js';
 
 /** Per-channel counters since the registry was created. */
@@ -170,11 +170,18 @@ export class ChannelRegistry {
     return route(message, sender, this.current);
   }
 
-  /** Run one channel and count the outcome. Never throws. */
-  run(channel: Channel, message: Hl7Message | string, ctx: RunContext): ChannelOutcome {
+  /**
+   * Run one channel and count the outcome: at once for a channel without scripts, a promise for one
+   * with scripts (`runChannelLive`). Never throws; the promise never rejects.
+   */
+  run(channel: Channel, message: Hl7Message | string, ctx: RunContext): ChannelOutcome | Promise<ChannelOutcome> {
     const c = this.counter(channel.name);
     c.received++;
-    const out = runChannel(channel, message, { logger: this.logger, ...ctx });
+    const out = runChannelLive(channel, message, { logger: this.logger, ...ctx });
+    return out instanceof Promise ? out.then((o) => this.count(channel, c, o)) : this.count(channel, c, out);
+  }
+
+  private count(channel: Channel, c: ChannelCounters, out: ChannelOutcome): ChannelOutcome {
     switch (out.result) {
       case 'pass':
         c.accepted++;

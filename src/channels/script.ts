@@ -51,10 +51,17 @@ export const LOAD_TIMEOUT_MS = 1000;
 /** One loaded script step, ready to run on messages. */
 export interface LoadedScript {
   /**
-   * Run the script on `box` (its message may be replaced by the changed one) within `timeoutMs`.
-   * Never throws: every failure is a {@link ScriptResult}.
+   * Run the script on `box` (its message may be replaced by the changed one) within `timeoutMs`,
+   * waiting in this thread for the answer (CLI channel tests, benchmarks). Never throws: every
+   * failure is a {@link ScriptResult}.
    */
   run(box: MessageBox, sender: SenderMeta, logger: Logger, timeoutMs: number): ScriptResult;
+  /**
+   * The same without blocking this thread (the live message path): the result, or a promise of it
+   * when the script runs in another thread. The promise never rejects, and `box` is updated before
+   * it settles.
+   */
+  start(box: MessageBox, sender: SenderMeta, logger: Logger, timeoutMs: number): ScriptResult | Promise<ScriptResult>;
 }
 
 /**

@@ -8,7 +8,7 @@ import { type ErrorCode, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { deleteValue, dropSegments, setValue, type MessageBox } from './edit.js';
 import type { ConditionDefinition, StepDefinition } from './schema.js';
-import type { LoadedScript, SenderMeta } from './script.js';
+import type { LoadedScript, ScriptResult, SenderMeta } from './script.js';
 
 /** What a step or condition needs besides the message. */
 export interface StepEnv {
@@ -16,6 +16,12 @@ export interface StepEnv {
   sender: SenderMeta;
   logger: Logger;
   timeoutMs: number;
+  /**
+   * Scripts wait for their answer in this thread ({@link LoadedScript.run}): then no step or
+   * condition returns a promise. Otherwise ({@link LoadedScript.start}, the live path) a script
+   * step or condition may return one, and only those do.
+   */
+  blocking: boolean;
 }
 
 /**
@@ -32,8 +38,8 @@ export class StepStop {
   ) {}
 }
 
-/** A compiled condition. */
-export type Condition = (box: MessageBox, env: StepEnv) => boolean;
+/** A compiled condition: a promise only for a script condition (or one containing it) when `env.blocking` is false. */
+export type Condition = (box: MessageBox, env: StepEnv) => boolean | Promise<boolean>;
 
 /** A compiled step. */
 export interface CompiledStep {
@@ -41,7 +47,8 @@ export interface CompiledStep {
   readonly label: string;
   readonly type: StepDefinition['type'];
   readonly when: Condition | null;
-  run(box: MessageBox, env: StepEnv): void;
+  /** A promise (of nothing useful) only for a script step when `env.blocking` is false. */
+  run(box: MessageBox, env: StepEnv): void | Promise<unknown>;
 }
 
 /** Scripts of a channel, loaded once (a script used twice shares nothing: each step gets a context). */
@@ -49,8 +56,7 @@ export interface ScriptFactory {
   (file: string, kind: 'transform' | 'filter', label: string): LoadedScript;
 }
 
-function scriptResult(script: LoadedScript, box: MessageBox, env: StepEnv, label: string): boolean | undefined {
-  const r = script.run(box, env.sender, env.logger, env.timeoutMs);
+function scriptOutcome(r: ScriptResult, env: StepEnv, label: string): boolean | undefined {
   switch (r.kind) {
     case 'ok':
       return undefined;
@@ -65,23 +71,45 @@ function scriptResult(script: LoadedScript, box: MessageBox, env: StepEnv, label
   }
 }
 
+/** Run a script step or condition; a promise when it runs in another thread and `env.blocking` is false (rejects with a {@link StepStop}). */
+function scriptResult(script: LoadedScript, box: MessageBox, env: StepEnv, label: string): boolean | undefined | Promise<boolean | undefined> {
+  const r = env.blocking ? script.run(box, env.sender, env.logger, env.timeoutMs) : script.start(box, env.sender, env.logger, env.timeoutMs);
+  return r instanceof Promise ? r.then((x) => scriptOutcome(x, env, label)) : scriptOutcome(r, env, label);
+}
+
+/** `parts` in order until one is false (`all`), or until one is true (`any`: `want` true); a promise once a part is one. */
+function each(parts: Condition[], want: boolean, box: MessageBox, env: StepEnv, from = 0): boolean | Promise<boolean> {
+  for (let i = from; i < parts.length; i++) {
+    const v = parts[i]!(box, env);
+    if (v instanceof Promise) return v.then((x) => (x === want ? want : each(parts, want, box, env, i + 1)));
+    if (v === want) return want;
+  }
+  return !want;
+}
+
 /** Compile a validated condition. */
 export function compileCondition(def: ConditionDefinition, label: string, scripts: ScriptFactory): Condition {
   if ('all' in def) {
     const parts = def.all.map((c, i) => compileCondition(c, `${label}.all[${i}]`, scripts));
-    return (box, env) => parts.every((p) => p(box, env));
+    return (box, env) => each(parts, false, box, env);
   }
   if ('any' in def) {
     const parts = def.any.map((c, i) => compileCondition(c, `${label}.any[${i}]`, scripts));
-    return (box, env) => parts.some((p) => p(box, env));
+    return (box, env) => each(parts, true, box, env);
   }
   if ('not' in def) {
     const inner = compileCondition(def.not, `${label}.not`, scripts);
-    return (box, env) => !inner(box, env);
+    return (box, env) => {
+      const v = inner(box, env);
+      return v instanceof Promise ? v.then((x) => !x) : !v;
+    };
   }
   if ('script' in def) {
     const sandbox = scripts(def.script, 'filter', label);
-    return (box, env) => scriptResult(sandbox, box, env, label) === true;
+    return (box, env) => {
+      const v = scriptResult(sandbox, box, env, label);
+      return v instanceof Promise ? v.then((x) => x === true) : v === true;
+    };
   }
   const path = def.path;
   if (def.equals !== undefined) {
@@ -123,7 +151,7 @@ export function compileStep(
   scripts: ScriptFactory,
 ): CompiledStep {
   const when = def.when === undefined ? null : compileCondition(def.when as ConditionDefinition, `${label}.when`, scripts);
-  let run: (box: MessageBox, env: StepEnv) => void;
+  let run: CompiledStep['run'];
   switch (def.type) {
     case 'set': {
       const { path, value, create } = def;
@@ -186,7 +214,10 @@ export function compileStep(
     }
     case 'script': {
       const sandbox = scripts(def.file, 'transform', label);
-      run = (box, env) => void scriptResult(sandbox, box, env, label);
+      run = (box, env) => {
+        const v = scriptResult(sandbox, box, env, label);
+        if (v instanceof Promise) return v;
+      };
       break;
     }
   }

@@ -17,7 +17,7 @@ import type { Logger } from '../log.js';
 import { setupSenders, type SenderWiring } from './senders.js';
 import { createRecordService } from './record.js';
 import type { RecordService } from '../record/index.js';
-import { ChannelRegistry, Outbox, outboundDestinations } from '../channels/index.js';
+import { ChannelRegistry, Outbox, closeDefaultScriptExecutor, outboundDestinations } from '../channels/index.js';
 import { OutboxDeliverer } from '../interfaces/outbound.js';
 
 /** File name of the database inside the data directory. */
@@ -209,8 +209,10 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
         stopWatching();
         await Promise.all([mllpListener.close(config.mllp.shutdownTimeoutMs), httpServer.close()]);
         await deliverer.stop();
+        // Every message is answered: the script worker has nothing left to run.
+        const scriptWorker = await closeDefaultScriptExecutor();
         journal.close();
-        logger.info('engine stopped', { ...journal.stats });
+        logger.info('engine stopped', { ...journal.stats, ...(scriptWorker ? { scriptWorker } : {}) });
       })()),
   };
 }

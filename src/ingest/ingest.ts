@@ -205,20 +205,27 @@ export class Ingestor {
       this.commit(prepared as Prepared[], done);
       return;
     }
-    // A credential is being verified (scrypt, off the event loop): this frame, and every later
-    // frame of the same connection, waits for it, so a connection's messages stay in order.
-    const turn: Promise<void> = (before ?? Promise.resolve())
-      .then(() => Promise.all(prepared))
-      .then(
-        (list) => this.commit(list, done),
-        (e: unknown) => {
-          this.logger.error('ingest failed unexpectedly', { code: 'INTERNAL', reason: errorMessage(e) });
-          done(this.lastResortResult());
-        },
-      )
-      .finally(() => {
-        if (this.waiting.get(key) === turn) this.waiting.delete(key);
-      });
+    // A credential is being verified (scrypt, off the event loop) or a channel script runs in the
+    // script worker: this frame, and every later frame of the same connection, waits for it, so a
+    // connection's messages stay in order.
+    const last = (): void => {
+      if (this.waiting.get(key) === turn) this.waiting.delete(key);
+    };
+    const run = (list: Prepared[]): void => {
+      last();
+      this.commit(list, done);
+    };
+    const fail = (e: unknown): void => {
+      last();
+      this.logger.error('ingest failed unexpectedly', { code: 'INTERNAL', reason: errorMessage(e) });
+      done(this.lastResortResult());
+    };
+    // The usual case (one message, nothing before it) with the fewest promises: this runs per
+    // scripted message on the live path.
+    const turn: Promise<void> =
+      before === undefined && prepared.length === 1
+        ? (prepared[0] as Promise<Prepared>).then((p) => run([p]), fail)
+        : (before ?? Promise.resolve()).then(() => Promise.all(prepared)).then(run, fail);
     this.waiting.set(key, turn);
   }
 
@@ -323,19 +330,39 @@ export class Ingestor {
     request: AckRequest,
     problem: Hl7Error | null,
     verdict: GateVerdict | null,
-  ): Prepared {
+  ): Prepared | Promise<Prepared> {
     if (verdict && !verdict.ok) problem = verdict.error;
     // The credential has done its job: channels, scripts, the record, the review queue and outbound
     // copies never see it.
     if (msg.msh(8) !== '') msg.set('MSH-8', '');
-    let status: MessageStatus = problem ? 'rejected' : 'accepted';
-    let plan: ChannelPlan | null = null;
     if (verdict?.ok && !problem && this.channels) {
-      plan = planChannels(this.channels, msg, { interface: meta.interface, senderId: verdict.sender.id, organisationId: verdict.acting.organisationId }, meta.reprocess?.channel);
-      if (plan.error) {
-        problem = plan.error;
-        status = plan.status;
-      }
+      const plan = planChannels(this.channels, msg, { interface: meta.interface, senderId: verdict.sender.id, organisationId: verdict.acting.organisationId }, meta.reprocess?.channel);
+      // A channel with a script: the entry is made when its answer comes (the frame waits in its
+      // connection's turn, see submitFrame).
+      return plan instanceof Promise
+        ? plan.then((p) => this.planned(raw, msg, charset, meta, receivedAt, envelope, request, null, verdict, p))
+        : this.planned(raw, msg, charset, meta, receivedAt, envelope, request, null, verdict, plan);
+    }
+    return this.planned(raw, msg, charset, meta, receivedAt, envelope, request, problem, verdict, null);
+  }
+
+  /** The entry of a parsed message, with the gate's verdict and the channels' plan (null: no channels ran). */
+  private planned(
+    raw: Buffer,
+    msg: Hl7Message,
+    charset: string,
+    meta: FrameMeta,
+    receivedAt: number,
+    envelope: string | null,
+    request: AckRequest,
+    problem: Hl7Error | null,
+    verdict: GateVerdict | null,
+    plan: ChannelPlan | null,
+  ): Prepared {
+    let status: MessageStatus = problem ? 'rejected' : 'accepted';
+    if (plan?.error) {
+      problem = plan.error;
+      status = plan.status;
     }
     const enhanced = plan?.enhanced ?? false;
     const entry = this.entry(raw, meta, receivedAt, request, charset, status, problem ?? undefined, msg.messageType);

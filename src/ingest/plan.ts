@@ -44,14 +44,18 @@ export function deliversToRecord(channel: Channel): boolean {
   return channel.definition.destinations.some((d: Destination) => d.type === 'record');
 }
 
-/** Route and run the channels for an admitted message. Never throws. */
+/**
+ * Route and run the channels for an admitted message: the plan at once when no matching channel
+ * has a script, a promise of it otherwise (its scripts run in the script worker while the event
+ * loop goes on). Never throws; the promise never rejects.
+ */
 export function planChannels(
   registry: ChannelRegistry,
   message: Hl7Message,
   sender: { interface: string; senderId: string; organisationId: string },
   /** Only this channel (a reprocess through one channel); it must still take the message. */
   only?: string,
-): ChannelPlan {
+): ChannelPlan | Promise<ChannelPlan> {
   const routed = registry.route(message, sender);
   const matched = only === undefined ? routed : routed.filter((c) => c.name === only);
   if (matched.length === 0) {
@@ -59,7 +63,17 @@ export function planChannels(
     const error = new Hl7Error('CHANNEL_NO_ROUTE', Hl7ErrorCode.UnsupportedMessageType, { messageType: message.messageType || '(none)' }, { segment: 'MSH', field: 9 });
     return { runs: [], error, status: 'rejected', enhanced };
   }
-  const runs = matched.map((channel) => ({ channel, outcome: registry.run(channel, message, { sender }) }));
+  const outcomes = matched.map((channel) => registry.run(channel, message, { sender }));
+  if (outcomes.length === 1 && outcomes[0] instanceof Promise) return outcomes[0].then((o) => decide(matched, [o], message));
+  if (outcomes.some((o) => o instanceof Promise)) {
+    return Promise.all(outcomes).then((list) => decide(matched, list, message));
+  }
+  return decide(matched, outcomes as ChannelOutcome[], message);
+}
+
+/** The plan from every matching channel's outcome. */
+function decide(matched: Channel[], outcomes: ChannelOutcome[], message: Hl7Message): ChannelPlan {
+  const runs = matched.map((channel, i) => ({ channel, outcome: outcomes[i]! }));
   const recordRuns = runs.filter((r) => deliversToRecord(r.channel));
   const decisive = recordRuns.length > 0 ? recordRuns : runs;
   let worst = decisive[0]!;
