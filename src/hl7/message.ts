@@ -176,6 +176,8 @@ export class Hl7Message {
   private readonly mshFields: string[];
   /** Other segments split on the field separator ([id, field 1, …]), on first access. */
   private fieldCache: (string[] | undefined)[] | undefined;
+  /** Segment indexes (into `starts`) by segment id, MSH's first excluded; see `segmentIndex`. */
+  private segmentsById: Map<string, number[]> | undefined;
   /** Segments changed by `set` (rebuilt by `toString`). */
   private changed: boolean[] | undefined;
 
@@ -380,12 +382,22 @@ export class Hl7Message {
   /** Index of the `occ`-th segment with this id, or -1. */
   private segmentIndex(id: string, occ: number): number {
     if (occ === 1 && id === 'MSH') return 0;
-    const starts = this.starts;
-    const text = this.text;
-    for (let k = 1; k < starts.length; k++) {
-      if (text.startsWith(id, starts[k] as number) && --occ === 0) return k;
+    // Built on the first lookup: a 20-result ORU reads OBX[n] hundreds of times, and scanning the
+    // segments from the top for each read was a tenth of its record cost. Segments never move.
+    let byId = this.segmentsById;
+    if (byId === undefined) {
+      byId = this.segmentsById = new Map();
+      const starts = this.starts;
+      const text = this.text;
+      for (let k = 1; k < starts.length; k++) {
+        const at = starts[k] as number;
+        const sid = text.slice(at, at + 3);
+        const list = byId.get(sid);
+        if (list === undefined) byId.set(sid, [k]);
+        else list.push(k);
+      }
     }
-    return -1;
+    return byId.get(id)?.[occ - 1] ?? -1;
   }
 
   /** Fields of segment k: for MSH [`MSH`, MSH-2, MSH-3 …], otherwise [id, field 1, field 2 …]. */
