@@ -461,6 +461,11 @@ export class SqliteRecordStore implements ItemStore {
     this.cacheLimit = maxRows;
   }
 
+  /** How many rows of each kind are remembered now (for tests and status pages). */
+  cachedRows(): { items: number; patients: number; identifiers: number } {
+    return { items: this.items.size, patients: this.patients.size, identifiers: this.identifierByValue.size + this.identifiersByPatient.size };
+  }
+
   /** Called before each message is applied. */
   beginMessage(): void {
     this.dirty = false;
