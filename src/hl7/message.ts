@@ -444,10 +444,13 @@ export class Hl7Message {
    * as they are. `undefined` when the segment, field, repetition or component is absent; `''` when
    * it is present but empty.
    *
+   * A parsed {@link Hl7Path} may be given instead of the text (a loop over OBX[n] then builds no
+   * path strings); its numbers must be what `parsePath` would give (1-based, field ≥ 1).
+   *
    * @throws Hl7Error HL7_BAD_PATH for a malformed path (never for content)
    */
-  get(path: string, opts?: { raw?: boolean }): string | undefined {
-    const p = parsePath(path);
+  get(path: string | Hl7Path, opts?: { raw?: boolean }): string | undefined {
+    const p = typeof path === 'string' ? parsePath(path) : path;
     const raw = this.rawValue(p);
     if (raw === undefined || opts?.raw === true || (p.segment === 'MSH' && p.field <= 2)) return raw;
     return unescapeValue(raw, this.delimiters);
@@ -461,8 +464,8 @@ export class Hl7Message {
    *
    * @throws Hl7Error HL7_BAD_PATH for a malformed path
    */
-  getAll(path: string, opts?: { raw?: boolean }): string[] {
-    const p = parsePath(path);
+  getAll(path: string | Hl7Path, opts?: { raw?: boolean }): string[] {
+    const p = typeof path === 'string' ? parsePath(path) : path;
     if (p.segment === 'MSH' && p.field <= 2) {
       const v = this.rawValue({ segment: 'MSH', occurrence: 1, field: p.field });
       return v === undefined ? [] : [v];
