@@ -451,7 +451,7 @@ export class SqliteRecordStore implements ItemStore {
   }
 
   /**
-   * Keep rows across messages, up to `maxRows` per kind of row (least recently used dropped first).
+   * Keep rows across messages, up to `maxRows` per kind of row (the row read or written longest ago dropped first).
    * Only for a store whose owner reports the end of every transaction the store writes in
    * ({@link transactionEnded}), as the engine does from the journal's group commit: a rolled-back
    * transaction must not leave its rows behind. Other processes writing the same file (the admin
@@ -522,7 +522,7 @@ export class SqliteRecordStore implements ItemStore {
     this.keep(map, key, value);
   }
 
-  /** Remember `value` under `key`, evicting the least recently used entry past the limit. */
+  /** Remember `value` under `key`, dropping the entry stored longest ago past the limit (a hit does not refresh it: cheaper, and a hot row comes back after one read). */
   private keep<K, V>(map: Map<K, V>, key: K, value: V): void {
     map.delete(key);
     map.set(key, value);
