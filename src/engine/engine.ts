@@ -98,6 +98,9 @@ export function createPipeline(options: PipelineOptions): { senders: SenderWirin
   const { journal, logger } = options;
   const senders = setupSenders({ journal, logger, declared: options.declared });
   const record = createRecordService(journal.database, senders.directory);
+  // Rows are remembered across messages; the journal says when a group rolled back.
+  record.store.enableCache();
+  journal.onGroupEnd((committed) => record.store.transactionEnded(committed));
   const outbox = new Outbox(journal.database);
   const ingestor = new Ingestor({
     journal,

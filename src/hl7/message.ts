@@ -176,6 +176,8 @@ export class Hl7Message {
   private readonly mshFields: string[];
   /** Other segments split on the field separator ([id, field 1, …]), on first access. */
   private fieldCache: (string[] | undefined)[] | undefined;
+  /** Segment indexes (into `starts`) by segment id, MSH's first excluded; see `segmentIndex`. */
+  private segmentsById: Map<string, number[]> | undefined;
   /** Segments changed by `set` (rebuilt by `toString`). */
   private changed: boolean[] | undefined;
 
@@ -380,12 +382,22 @@ export class Hl7Message {
   /** Index of the `occ`-th segment with this id, or -1. */
   private segmentIndex(id: string, occ: number): number {
     if (occ === 1 && id === 'MSH') return 0;
-    const starts = this.starts;
-    const text = this.text;
-    for (let k = 1; k < starts.length; k++) {
-      if (text.startsWith(id, starts[k] as number) && --occ === 0) return k;
+    // Built on the first lookup: a 20-result ORU reads OBX[n] hundreds of times, and scanning the
+    // segments from the top for each read was a tenth of its record cost. Segments never move.
+    let byId = this.segmentsById;
+    if (byId === undefined) {
+      byId = this.segmentsById = new Map();
+      const starts = this.starts;
+      const text = this.text;
+      for (let k = 1; k < starts.length; k++) {
+        const at = starts[k] as number;
+        const sid = text.slice(at, at + 3);
+        const list = byId.get(sid);
+        if (list === undefined) byId.set(sid, [k]);
+        else list.push(k);
+      }
     }
-    return -1;
+    return byId.get(id)?.[occ - 1] ?? -1;
   }
 
   /** Fields of segment k: for MSH [`MSH`, MSH-2, MSH-3 …], otherwise [id, field 1, field 2 …]. */
@@ -432,10 +444,13 @@ export class Hl7Message {
    * as they are. `undefined` when the segment, field, repetition or component is absent; `''` when
    * it is present but empty.
    *
+   * A parsed {@link Hl7Path} may be given instead of the text (a loop over OBX[n] then builds no
+   * path strings); its numbers must be what `parsePath` would give (1-based, field ≥ 1).
+   *
    * @throws Hl7Error HL7_BAD_PATH for a malformed path (never for content)
    */
-  get(path: string, opts?: { raw?: boolean }): string | undefined {
-    const p = parsePath(path);
+  get(path: string | Hl7Path, opts?: { raw?: boolean }): string | undefined {
+    const p = typeof path === 'string' ? parsePath(path) : path;
     const raw = this.rawValue(p);
     if (raw === undefined || opts?.raw === true || (p.segment === 'MSH' && p.field <= 2)) return raw;
     return unescapeValue(raw, this.delimiters);
@@ -449,8 +464,8 @@ export class Hl7Message {
    *
    * @throws Hl7Error HL7_BAD_PATH for a malformed path
    */
-  getAll(path: string, opts?: { raw?: boolean }): string[] {
-    const p = parsePath(path);
+  getAll(path: string | Hl7Path, opts?: { raw?: boolean }): string[] {
+    const p = typeof path === 'string' ? parsePath(path) : path;
     if (p.segment === 'MSH' && p.field <= 2) {
       const v = this.rawValue({ segment: 'MSH', occurrence: 1, field: p.field });
       return v === undefined ? [] : [v];

@@ -195,6 +195,8 @@ export class Journal {
   private readonly logger: Logger;
   /** Counters since open. */
   readonly stats = { commits: 0, rows: 0, failedCommits: 0, duplicates: 0 };
+  /** Told after every group transaction whether it committed (see {@link onGroupEnd}). */
+  private readonly groupEndListeners: Array<(committed: boolean) => void> = [];
   /** Test hook: when set, called inside each group transaction before it commits. */
   faultInjector: (() => void) | null = null;
 
@@ -334,16 +336,36 @@ export class Journal {
       })();
     } catch (e) {
       this.stats.failedCommits++;
+      this.groupEnded(false);
       const err = e instanceof TributaryError ? e : new TributaryError('JOURNAL_WRITE_FAILED', { reason: errorMessage(e) }, { cause: e });
       for (const p of batch) this.callback(p, err, null);
       return;
     }
+    this.groupEnded(true);
     this.stats.commits++;
     this.stats.rows += batch.length;
     for (const p of batch) {
       const e = p.entry;
       if (e.status === 'duplicate') this.stats.duplicates++;
       this.callback(p, null, { id: p.id, status: e.status, ackCode: e.ackCode, ack: e.ack, duplicateOf: p.duplicateOfId });
+    }
+  }
+
+  /**
+   * Call `listener` after every group transaction, with whether it committed: state kept beside the
+   * database about rows written in the group (the record's row cache) must not outlive a rollback.
+   */
+  onGroupEnd(listener: (committed: boolean) => void): void {
+    this.groupEndListeners.push(listener);
+  }
+
+  private groupEnded(committed: boolean): void {
+    for (const l of this.groupEndListeners) {
+      try {
+        l(committed);
+      } catch (e) {
+        this.logger.error('journal group listener failed', { code: 'INTERNAL', reason: errorMessage(e) });
+      }
     }
   }
 

@@ -254,10 +254,13 @@ function putEncounter(context: HandlerContext, p: EncounterPayload): PutResult['
   ).outcome;
 }
 
-/** The stored encounter (a deep copy, safe to change), or undefined for an unknown (or deleted) visit. */
+/**
+ * The stored encounter, safe to change, or undefined for an unknown (or deleted) visit. The store
+ * parses a fresh payload for every read, so no copy is needed.
+ */
 function storedEncounter(context: HandlerContext, visit: string): EncounterPayload | undefined {
   const item = liveItem(context, 'encounter', visit);
-  return item === undefined ? undefined : normalise(structuredClone(item.payload) as unknown as EncounterPayload);
+  return item === undefined ? undefined : normalise(item.payload as unknown as EncounterPayload);
 }
 
 function result(visit: string, what: string, outcome: PutResult['outcome'] | 'none', extra = ''): HandlerResult {

@@ -12,7 +12,7 @@
  * Versions come from the store: a result whose payload differs is a new version (a correction), an
  * equal one is not rewritten. Results left out of a later message stay as they are.
  */
-import { Hl7Error, Hl7ErrorCode, type Hl7Location, type Hl7Message, parseHl7Timestamp } from '../hl7/index.js';
+import { Hl7Error, Hl7ErrorCode, type Hl7Location, type Hl7Message, type Hl7Path, parseHl7Timestamp } from '../hl7/index.js';
 import type { ErrorCode, ErrorParams } from '../errors.js';
 import type {
   AttachmentInfo,
@@ -152,22 +152,44 @@ export function reject(code: ErrorCode, hl7Code: number, params: ErrorParams, lo
 }
 
 /** A value read by path, trimmed; null when absent or blank. */
-export function text(message: Hl7Message, path: string): string | null {
+export function text(message: Hl7Message, path: string | Hl7Path): string | null {
   const v = message.get(path)?.trim();
   return v === undefined || v === '' ? null : v;
+}
+
+/**
+ * Field `field` (or one of its components) of the `occurrence`-th `segment`, as a parsed path: the
+ * OBX loop of a 20-result ORU reads about 300 values, and building and parsing a path string for
+ * each was a fifth of the message's record cost.
+ */
+function at(segment: string, occurrence: number, field: number, component?: number): Hl7Path {
+  return component === undefined ? { segment, occurrence, field } : { segment, occurrence, field, component };
+}
+
+/** {@link coded} for a parsed field path. */
+function codedAt(message: Hl7Message, segment: string, occurrence: number, field: number): CodedValue | null {
+  const code = text(message, at(segment, occurrence, field, 1));
+  if (code === null) return null;
+  return { code, display: text(message, at(segment, occurrence, field, 2)), system: text(message, at(segment, occurrence, field, 3)) };
 }
 
 /**
  * A timestamp field as ISO 8601, null when empty.
  * @throws Hl7Error RECORD_BAD_TIMESTAMP (102) at `location` when present but not a timestamp
  */
-export function timestamp(message: Hl7Message, path: string, where: string, field: string, location: Hl7Location): string | null {
+export function timestamp(message: Hl7Message, path: string | Hl7Path, where: string, field: string, location: Hl7Location): string | null {
   const v = text(message, path);
   if (v === null) return null;
+  // The results of a report usually share one OBX-14: convert it once.
+  if (v === lastStamp.text) return lastStamp.iso;
   const d = parseHl7Timestamp(v);
   if (d === undefined) throw reject('RECORD_BAD_TIMESTAMP', Hl7ErrorCode.DataType, { where, field }, location);
-  return d.toISOString();
+  lastStamp = { text: v, iso: d.toISOString() };
+  return lastStamp.iso;
 }
+
+/** The last timestamp {@link timestamp} converted (text as sent, ISO 8601). */
+let lastStamp = { text: '', iso: '' };
 
 /** A CE/CWE field (first repetition) as a {@link CodedValue}; null when component 1 is empty. */
 export function coded(message: Hl7Message, path: string): CodedValue | null {
@@ -177,13 +199,13 @@ export function coded(message: Hl7Message, path: string): CodedValue | null {
 }
 
 /** Every repetition of a text field (unescaped, `\.br\` already a line feed), joined by `\n`. */
-export function textValue(message: Hl7Message, path: string): string {
+export function textValue(message: Hl7Message, path: string | Hl7Path): string {
   return message.getAll(path).join('\n');
 }
 
 /** The NTE-3 text of the n-th NTE (repetitions joined by `\n`). */
 function noteText(message: Hl7Message, occurrence: number): string {
-  return textValue(message, `NTE[${occurrence}]-3`);
+  return textValue(message, at('NTE', occurrence, 3));
 }
 
 const BASE64 = /^[A-Za-z0-9+/\s]*={0,2}\s*$/;
@@ -332,7 +354,7 @@ function numberOrNull(s: string | null): number | null | undefined {
 
 /** OBX-5 of one OBX typed by OBX-2 (ED is decoded separately). */
 function readValue(message: Hl7Message, occ: number, valueType: string, where: string): ResultValue {
-  const path = `OBX[${occ}]-5`;
+  const path = at('OBX', occ, 5);
   const location: Hl7Location = { segment: 'OBX', sequence: occ, field: 5 };
   const bad = (): Hl7Error => reject('RECORD_BAD_VALUE', Hl7ErrorCode.DataType, { where, type: valueType }, location);
   if (message.getAll(path, { raw: true }).every((r) => r.trim() === '')) return { type: 'empty' };
@@ -345,17 +367,17 @@ function readValue(message: Hl7Message, occ: number, valueType: string, where: s
     case 'ST': case 'TX': case 'FT':
       return { type: 'text', text: textValue(message, path) };
     case 'CE': case 'CWE': case 'CNE': {
-      const c = coded(message, path);
+      const c = codedAt(message, 'OBX', occ, 5);
       return c === null ? { type: 'empty' } : { type: 'coded', coding: c };
     }
     case 'SN': {
-      const value1 = numberOrNull(text(message, `${path}.2`));
-      const value2 = numberOrNull(text(message, `${path}.4`));
+      const value1 = numberOrNull(text(message, at('OBX', occ, 5, 2)));
+      const value2 = numberOrNull(text(message, at('OBX', occ, 5, 4)));
       if (value1 === undefined || value2 === undefined) throw bad();
-      return { type: 'structured-numeric', comparator: text(message, `${path}.1`), value1, separator: text(message, `${path}.3`), value2 };
+      return { type: 'structured-numeric', comparator: text(message, at('OBX', occ, 5, 1)), value1, separator: text(message, at('OBX', occ, 5, 3)), value2 };
     }
     case 'DT': case 'TS': case 'DTM': {
-      const d = parseHl7Timestamp(text(message, `${path}.1`) ?? '');
+      const d = parseHl7Timestamp(text(message, at('OBX', occ, 5, 1)) ?? '');
       if (d === undefined) throw bad();
       return { type: 'datetime', value: d.toISOString() };
     }
@@ -404,8 +426,8 @@ export function extractReports(message: Hl7Message): PlannedReport[] {
     const delayDays = delayText !== null && /^\d{1,5}$/.test(delayText) ? Number(delayText) : null;
 
     // A single textual report: ≥2 OBX, all TX/FT/ST, all with the same OBX-3 code and system.
-    const types = g.obx.map((o) => (text(message, `OBX[${o.occurrence}]-2.1`) ?? '').toUpperCase());
-    const ids = g.obx.map((o) => `${text(message, `OBX[${o.occurrence}]-3.1`) ?? ''}|${text(message, `OBX[${o.occurrence}]-3.3`) ?? ''}`);
+    const types = g.obx.map((o) => (text(message, at('OBX', o.occurrence, 2, 1)) ?? '').toUpperCase());
+    const ids = g.obx.map((o) => `${text(message, at('OBX', o.occurrence, 3, 1)) ?? ''}|${text(message, at('OBX', o.occurrence, 3, 3)) ?? ''}`);
     const textual = g.obx.length >= 2 && types.every((t) => TEXT_TYPES.has(t)) && ids.every((id) => id === ids[0]);
 
     const results: PlannedResult[] = [];
@@ -414,10 +436,9 @@ export function extractReports(message: Hl7Message): PlannedReport[] {
       const first = lines[0]!;
       const j = g.obx.indexOf(first) + 1;
       const obxWhere = `${where}.OBX[${j}]`;
-      const obx = (field: number | string): string => `OBX[${first.occurrence}]-${field}`;
       const obxLoc = (field: number): Hl7Location => ({ segment: 'OBX', sequence: first.occurrence, field });
 
-      const code = coded(message, obx(3));
+      const code = codedAt(message, 'OBX', first.occurrence, 3);
       if (code === null) throw reject('RECORD_RESULT_CODE_MISSING', Hl7ErrorCode.RequiredFieldMissing, { where: obxWhere }, obxLoc(3));
       const key = `${filler}|${code.code}|${code.system ?? ''}`;
       if (resultKeys.has(key)) {
@@ -428,7 +449,7 @@ export function extractReports(message: Hl7Message): PlannedReport[] {
       let observedAt: string | null = null;
       for (const l of lines) {
         const k = g.obx.indexOf(l) + 1;
-        observedAt ??= timestamp(message, `OBX[${l.occurrence}]-14`, `${where}.OBX[${k}]`, 'OBX-14', { segment: 'OBX', sequence: l.occurrence, field: 14 });
+        observedAt ??= timestamp(message, at('OBX', l.occurrence, 14), `${where}.OBX[${k}]`, 'OBX-14', { segment: 'OBX', sequence: l.occurrence, field: 14 });
       }
       observedAt ??= obrTime;
       if (observedAt === null) throw reject('RECORD_OBSERVATION_TIME_MISSING', Hl7ErrorCode.RequiredFieldMissing, { where: obxWhere }, obxLoc(14));
@@ -441,7 +462,7 @@ export function extractReports(message: Hl7Message): PlannedReport[] {
         // One document-like result: every line, with the NTEs that follow it, in message order.
         const parts: string[] = [];
         for (const l of lines) {
-          parts.push(textValue(message, `OBX[${l.occurrence}]-5`));
+          parts.push(textValue(message, at('OBX', l.occurrence, 5)));
           for (const nte of l.notes) parts.push(noteText(message, nte));
         }
         value = { type: 'text', text: parts.join('\n') };
@@ -454,21 +475,21 @@ export function extractReports(message: Hl7Message): PlannedReport[] {
         value = readValue(message, first.occurrence, valueType, obxWhere);
         comments = first.notes.map((n) => noteText(message, n));
       }
-      const status = text(message, obx('11.1'));
-      const performer = lines.map((l) => text(message, `OBX[${l.occurrence}]-16`)).find((p) => p !== null) ?? null;
+      const status = text(message, at('OBX', first.occurrence, 11, 1));
+      const performer = lines.map((l) => text(message, at('OBX', l.occurrence, 16))).find((p) => p !== null) ?? null;
       const payload: ResultPayload = {
         fillerOrderNumber: filler,
         code,
         valueType,
         value,
-        units: textual ? null : coded(message, obx(6)),
-        referenceRange: textual ? null : text(message, obx(7)),
-        abnormalFlags: textual ? [] : message.getAll(`OBX[${first.occurrence}]-8`).map((f) => f.trim()).filter((f) => f !== ''),
+        units: textual ? null : codedAt(message, 'OBX', first.occurrence, 6),
+        referenceRange: textual ? null : text(message, at('OBX', first.occurrence, 7)),
+        abnormalFlags: textual ? [] : message.getAll(at('OBX', first.occurrence, 8)).map((f) => f.trim()).filter((f) => f !== ''),
         status,
         observedAt,
         performer,
         comments,
-        subId: textual ? null : text(message, obx(4)),
+        subId: textual ? null : text(message, at('OBX', first.occurrence, 4)),
         textual,
         releaseAt: addDays(observedAt, delayDays),
       };

@@ -104,13 +104,18 @@ export class RecordService {
    */
   apply(message: Hl7Message, input: ApplyInput): ApplyOutcome {
     const db = this.store.db;
-    // Rows remembered from an earlier message (or a rolled-back one) are never trusted.
-    this.store.forgetReads();
+    const store = this.store;
+    store.beginMessage();
     if (!db.inTransaction) {
+      // On its own (review resolution, tests): a transaction of its own, reported to the store.
+      let committed = false;
       try {
-        return db.transaction(() => this.applyNow(message, input))();
+        const outcome = db.transaction(() => this.applyNow(message, input))();
+        committed = true;
+        return outcome;
       } finally {
-        this.store.forgetReads();
+        store.endMessage(!committed);
+        store.transactionEnded(committed);
       }
     }
     // Inside the journal's group transaction: a savepoint through cached statements (building a
@@ -119,13 +124,13 @@ export class RecordService {
     try {
       const outcome = this.applyNow(message, input);
       this.savepoint.release.run();
+      store.endMessage(false);
       return outcome;
     } catch (e) {
       this.savepoint.rollback.run();
       this.savepoint.release.run();
+      store.endMessage(true);
       throw e;
-    } finally {
-      this.store.forgetReads();
     }
   }
 

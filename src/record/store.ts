@@ -285,6 +285,45 @@ const reviewOf = (r: ReviewRow): ReviewItem => ({
   resolvedPatientId: r.resolved_patient_id,
 });
 
+/** The row an item write leaves (what `SELECT *` would read back). */
+function rowOf(
+  id: number,
+  patientId: string,
+  kind: ItemKind,
+  organisationId: string,
+  key: string,
+  parentKey: string | null,
+  label: RecordLabel | null,
+  version: number,
+  deleted: number,
+  effectiveAt: string | null,
+  p: Provenance,
+  payload: string,
+): ItemRow {
+  return {
+    id,
+    patient_id: patientId,
+    kind,
+    organisation_id: organisationId,
+    key,
+    parent_key: parentKey,
+    label,
+    version,
+    deleted,
+    effective_at: effectiveAt,
+    team_id: p.teamId,
+    on_behalf_of: JSON.stringify(p.onBehalfOf),
+    chain: p.chain,
+    author: p.author,
+    sender_id: p.senderId,
+    journal_id: p.journalId,
+    control_id: p.controlId,
+    message_type: p.messageType,
+    entered_at: p.enteredAt,
+    payload,
+  };
+}
+
 /** Provenance in the column order of the item statements. */
 const provArgs = (p: Provenance) =>
   [p.teamId, JSON.stringify(p.onBehalfOf), p.chain, p.author, p.senderId, p.journalId, p.controlId, p.messageType, p.enteredAt] as const;
@@ -302,11 +341,28 @@ export class SqliteRecordStore implements ItemStore {
   private readonly newId: () => string;
   private readonly stmts = new Map<string, Database.Statement>();
   /**
-   * Rows read by getItem/prefetch and not written since, by item identity: the put that follows a
-   * read (a handler reads an encounter, then writes it) skips its own SELECT. Consumed by putItem;
-   * cleared by every other item write and by {@link forgetReads}.
+   * Rows as the database holds them now (this transaction's writes included), by identity; null =
+   * known to be absent. Every write of the store goes through them, so they never disagree with the
+   * database while this connection is the only writer. Without {@link enableCache} they live for one
+   * message (a handler's read and the put that follows share one SELECT); with it they are kept
+   * across messages and transactions (see {@link beginMessage} for when they are dropped).
    */
-  private readonly reads = new Map<string, ItemRow | null>();
+  private readonly items = new Map<string, ItemRow | null>();
+  private readonly patients = new Map<string, PatientRow | null>();
+  /** Active identifier by `kind NUL system NUL value`. */
+  private readonly identifierByValue = new Map<string, IdentifierRow | null>();
+  /** A patient's active identifiers, in id order. */
+  private readonly identifiersByPatient = new Map<string, IdentifierRow[]>();
+  private readonly localTypes = new Map<string, LocalTypeRow[]>();
+  private readonly labels = new Map<string, RecordLabel | null>();
+  /** Key prefixes {@link prefetch} has read (their rows are in `items`, unless evicted since). */
+  private readonly prefetched = new Map<string, true>();
+  private cacheLimit = 0;
+  /** The current message wrote something (a rollback of it must drop what the maps learnt). */
+  private dirty = false;
+  /** A transaction ended since the last look at `PRAGMA data_version`. */
+  private checkOthers = true;
+  private dataVersion = -1;
 
   /**
    * @param db - the engine database (the journal's file); the record tables are created or migrated
@@ -346,16 +402,30 @@ export class SqliteRecordStore implements ItemStore {
 
   /** {@inheritDoc ItemStore.getItem} */
   getItem(patientId: string, kind: ItemKind, organisationId: string, key: string): RecordItem | undefined {
-    const r = this.q('SELECT * FROM record_item WHERE patient_id = ? AND kind = ? AND organisation_id = ? AND key = ?').get(patientId, kind, organisationId, key) as ItemRow | undefined;
-    this.reads.set(readKey(patientId, kind, organisationId, key), r ?? null);
-    return r === undefined ? undefined : itemOf(r);
+    const r = this.itemRow(patientId, kind, organisationId, key);
+    return r === null ? undefined : itemOf(r);
+  }
+
+  /** The current row of an item (remembered, or read and remembered), null when there is none. */
+  private itemRow(patientId: string, kind: ItemKind, organisationId: string, key: string): ItemRow | null {
+    const rk = readKey(patientId, kind, organisationId, key);
+    const known = this.items.get(rk);
+    if (known !== undefined) return known;
+    const r = (this.q('SELECT * FROM record_item WHERE patient_id = ? AND kind = ? AND organisation_id = ? AND key = ?').get(patientId, kind, organisationId, key) as ItemRow | undefined) ?? null;
+    this.keep(this.items, rk, r);
+    return r;
   }
 
   /**
    * Read, in one query, the items of a kind whose key starts with `keyPrefix` (a report's results:
-   * `<filler>|`), so the puts that follow need no query each. Returns how many were found.
+   * `<filler>|`), so the puts that follow need no query each. Returns how many rows it read (0 when it had read them before).
    */
   prefetch(patientId: string, kind: ItemKind, organisationId: string, keyPrefix: string): number {
+    // Read already (and every write since went through the maps): the rows are here, or were evicted
+    // and will be read one by one.
+    const pk = readKey(patientId, kind, organisationId, keyPrefix);
+    if (this.prefetched.has(pk)) return 0;
+    this.keep(this.prefetched, pk, true);
     // A range on the unique (patient, kind, organisation, key) index: keys from the prefix up to the
     // prefix followed by the highest code point.
     const rows = this.q('SELECT * FROM record_item WHERE patient_id = ? AND kind = ? AND organisation_id = ? AND key >= ? AND key < ?').all(
@@ -365,13 +435,98 @@ export class SqliteRecordStore implements ItemStore {
       keyPrefix,
       `${keyPrefix}\uffff`,
     ) as ItemRow[];
-    for (const r of rows) this.reads.set(readKey(patientId, kind, organisationId, r.key), r);
+    for (const r of rows) this.keep(this.items, readKey(patientId, kind, organisationId, r.key), r);
     return rows.length;
   }
 
-  /** Forget rows read earlier (the record service calls it per message, and on every rollback). */
+  /** Forget every remembered row (the next reads go to the database). */
   forgetReads(): void {
-    this.reads.clear();
+    this.items.clear();
+    this.patients.clear();
+    this.identifierByValue.clear();
+    this.identifiersByPatient.clear();
+    this.localTypes.clear();
+    this.labels.clear();
+    this.prefetched.clear();
+  }
+
+  /**
+   * Keep rows across messages, up to `maxRows` per kind of row (the row read or written longest ago dropped first).
+   * Only for a store whose owner reports the end of every transaction the store writes in
+   * ({@link transactionEnded}), as the engine does from the journal's group commit: a rolled-back
+   * transaction must not leave its rows behind. Other processes writing the same file (the admin
+   * CLI) are noticed through `PRAGMA data_version` at the first message of each transaction.
+   */
+  enableCache(maxRows = 20_000): void {
+    this.cacheLimit = maxRows;
+  }
+
+  /** How many rows of each kind are remembered now (for tests and status pages). */
+  cachedRows(): { items: number; patients: number; identifiers: number } {
+    return { items: this.items.size, patients: this.patients.size, identifiers: this.identifierByValue.size + this.identifiersByPatient.size };
+  }
+
+  /** Called before each message is applied. */
+  beginMessage(): void {
+    this.dirty = false;
+    if (this.cacheLimit === 0) {
+      this.forgetReads();
+      return;
+    }
+    if (this.checkOthers) {
+      this.checkOthers = false;
+      // Another connection's commit changes data_version (ours never do): then nothing we hold is sure.
+      const v = this.q('PRAGMA data_version').pluck().get() as number;
+      if (v !== this.dataVersion) {
+        this.dataVersion = v;
+        this.forgetReads();
+      }
+    }
+  }
+
+  /** Called after each message: `undone` when its writes were rolled back (its savepoint or transaction). */
+  endMessage(undone: boolean): void {
+    if ((undone && this.dirty) || this.cacheLimit === 0) this.forgetReads();
+    this.dirty = false;
+  }
+
+  /** The transaction the store wrote in has ended; a rollback drops every remembered row. */
+  transactionEnded(committed: boolean): void {
+    this.checkOthers = true;
+    if (!committed) this.forgetReads();
+  }
+
+  /** A write the maps cannot follow row by row: forget everything (and say so to a rollback). */
+  private forgetAll(): void {
+    this.dirty = true;
+    this.forgetReads();
+  }
+
+  /** Identifier writes by id (rare: a status change, a replaced email): forget every identifier. */
+  private forgetIdentifiers(): void {
+    this.dirty = true;
+    this.identifierByValue.clear();
+    this.identifiersByPatient.clear();
+  }
+
+  /** Configuration written (identifier types, label mappings). */
+  private forgetConfig(): void {
+    this.dirty = true;
+    this.localTypes.clear();
+    this.labels.clear();
+  }
+
+  /** Remember a row this message wrote. */
+  private wrote<K, V>(map: Map<K, V>, key: K, value: V): void {
+    this.dirty = true;
+    this.keep(map, key, value);
+  }
+
+  /** Remember `value` under `key`, dropping the entry stored longest ago past the limit (a hit does not refresh it: cheaper, and a hot row comes back after one read). */
+  private keep<K, V>(map: Map<K, V>, key: K, value: V): void {
+    map.delete(key);
+    map.set(key, value);
+    if (map.size > this.cacheLimit && this.cacheLimit > 0) map.delete(map.keys().next().value as K);
   }
 
   /** An item by id (current version), or undefined. */
@@ -408,26 +563,18 @@ export class SqliteRecordStore implements ItemStore {
     const parentKey = write.parentKey ?? null;
     const effectiveAt = write.effectiveAt ?? null;
     const deleted = write.deleted === true ? 1 : 0;
-    const rk = readKey(write.patientId, write.kind, provenance.organisationId, write.key);
-    const known = this.reads.get(rk);
-    this.reads.delete(rk);
-    const current =
-      known !== undefined
-        ? (known ?? undefined)
-        : (this.q('SELECT * FROM record_item WHERE patient_id = ? AND kind = ? AND organisation_id = ? AND key = ?').get(
-            write.patientId,
-            write.kind,
-            provenance.organisationId,
-            write.key,
-          ) as ItemRow | undefined);
-    if (current === undefined) {
+    const org = provenance.organisationId;
+    const current = this.itemRow(write.patientId, write.kind, org, write.key);
+    const rk = readKey(write.patientId, write.kind, org, write.key);
+    if (current === null) {
       const info = this.q(
         `INSERT INTO record_item (patient_id, kind, organisation_id, key, parent_key, label, version, deleted, effective_at,
            team_id, on_behalf_of, chain, author, sender_id, journal_id, control_id, message_type, entered_at, payload)
          VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(write.patientId, write.kind, provenance.organisationId, write.key, parentKey, write.label, deleted, effectiveAt, ...provArgs(provenance), payload);
-      const id = Number(info.lastInsertRowid);
-      return this.result('created', () => this.getItemById(id)!);
+      ).run(write.patientId, write.kind, org, write.key, parentKey, write.label, deleted, effectiveAt, ...provArgs(provenance), payload);
+      const row = rowOf(Number(info.lastInsertRowid), write.patientId, write.kind, org, write.key, parentKey, write.label, 1, deleted, effectiveAt, provenance, payload);
+      this.wrote(this.items, rk, row);
+      return this.result('created', () => itemOf(row));
     }
     if (current.payload === payload && current.label === write.label && current.effective_at === effectiveAt && current.deleted === deleted && current.parent_key === parentKey) {
       return this.result('unchanged', () => itemOf(current));
@@ -439,7 +586,9 @@ export class SqliteRecordStore implements ItemStore {
          team_id = ?, on_behalf_of = ?, chain = ?, author = ?, sender_id = ?, journal_id = ?, control_id = ?, message_type = ?, entered_at = ?, payload = ?
        WHERE id = ?`,
     ).run(parentKey, write.label, version, deleted, effectiveAt, ...provArgs(provenance), payload, current.id);
-    return this.result('updated', () => this.getItemById(current.id)!);
+    const row = rowOf(current.id, write.patientId, write.kind, org, write.key, parentKey, write.label, version, deleted, effectiveAt, provenance, payload);
+    this.wrote(this.items, rk, row);
+    return this.result('updated', () => itemOf(row));
   }
 
   /**
@@ -474,7 +623,6 @@ export class SqliteRecordStore implements ItemStore {
 
   /** {@inheritDoc ItemStore.deleteItem} */
   deleteItem(itemId: number, provenance: Provenance): void {
-    this.reads.clear();
     const current = this.q('SELECT * FROM record_item WHERE id = ?').get(itemId) as ItemRow | undefined;
     if (current === undefined || current.deleted === 1) return;
     const version = current.version + 1;
@@ -483,11 +631,13 @@ export class SqliteRecordStore implements ItemStore {
       `UPDATE record_item SET version = ?, deleted = 1, team_id = ?, on_behalf_of = ?, chain = ?, author = ?, sender_id = ?,
          journal_id = ?, control_id = ?, message_type = ?, entered_at = ? WHERE id = ?`,
     ).run(version, ...provArgs(provenance), itemId);
+    // The provenance is the deleting message's; the item's source organisation stays its own.
+    const row = rowOf(itemId, current.patient_id, current.kind, current.organisation_id, current.key, current.parent_key, current.label, version, 1, current.effective_at, provenance, current.payload);
+    this.wrote(this.items, readKey(current.patient_id, current.kind, current.organisation_id, current.key), row);
   }
 
   /** {@inheritDoc ItemStore.replaceList} */
   replaceList(patientId: string, kind: ItemKind, writes: ItemWrite[], provenance: Provenance): void {
-    this.reads.clear();
     const keep = new Set<string>();
     for (const w of writes) {
       keep.add(w.key);
@@ -522,19 +672,30 @@ export class SqliteRecordStore implements ItemStore {
   /** Create an empty patient (no demographics yet); returns its id. */
   createPatient(provenance?: Pick<Provenance, 'organisationId' | 'journalId'>): string {
     const id = this.newId();
+    const createdAt = this.nowIso();
     this.q('INSERT INTO record_patient (id, created_at, created_by_org, created_journal_id) VALUES (?, ?, ?, ?)').run(
       id,
-      this.nowIso(),
+      createdAt,
       provenance?.organisationId ?? null,
       provenance?.journalId ?? null,
     );
+    this.wrote(this.patients, id, { id, created_at: createdAt, entered_at: null, version: 0, demographics: '{}', merged_into: null });
     return id;
+  }
+
+  /** A patient row (remembered, or read and remembered), null when there is none. */
+  private patientRow(patientId: string): PatientRow | null {
+    const known = this.patients.get(patientId);
+    if (known !== undefined) return known;
+    const r = (this.q('SELECT id, created_at, entered_at, version, demographics, merged_into FROM record_patient WHERE id = ?').get(patientId) as PatientRow | undefined) ?? null;
+    this.keep(this.patients, patientId, r);
+    return r;
   }
 
   /** A patient row as stored (merged ones included), or undefined. */
   getPatient(patientId: string): PatientRecord | undefined {
-    const r = this.q('SELECT id, created_at, entered_at, version, demographics, merged_into FROM record_patient WHERE id = ?').get(patientId) as PatientRow | undefined;
-    if (r === undefined) return undefined;
+    const r = this.patientRow(patientId);
+    if (r === null) return undefined;
     return {
       id: r.id,
       createdAt: r.created_at,
@@ -549,8 +710,8 @@ export class SqliteRecordStore implements ItemStore {
   survivorOf(patientId: string): string | undefined {
     let id = patientId;
     for (let depth = 0; depth < MAX_MERGE_DEPTH; depth++) {
-      const r = this.q('SELECT merged_into FROM record_patient WHERE id = ?').get(id) as { merged_into: string | null } | undefined;
-      if (r === undefined) return undefined;
+      const r = this.patientRow(id);
+      if (r === null) return undefined;
       if (r.merged_into === null) return id;
       id = r.merged_into;
     }
@@ -559,11 +720,12 @@ export class SqliteRecordStore implements ItemStore {
 
   /** Write a new demographics version with its provenance (entered time = provenance.enteredAt). */
   putDemographics(patientId: string, demographics: Demographics, provenance: Provenance): number {
-    const r = this.q('SELECT version FROM record_patient WHERE id = ?').get(patientId) as { version: number } | undefined;
-    if (r === undefined) throw new Error(`no patient ${patientId}`);
+    const r = this.patientRow(patientId);
+    if (r === null) throw new Error(`no patient ${patientId}`);
     const version = r.version + 1;
     const json = JSON.stringify(demographics);
     this.q('UPDATE record_patient SET version = ?, demographics = ?, entered_at = ? WHERE id = ?').run(version, json, provenance.enteredAt, patientId);
+    this.wrote(this.patients, patientId, { ...r, version, demographics: json, entered_at: provenance.enteredAt });
     this.q('INSERT INTO record_patient_version (patient_id, version, demographics, provenance) VALUES (?, ?, ?, ?)').run(patientId, version, json, JSON.stringify(provenance));
     return version;
   }
@@ -582,13 +744,23 @@ export class SqliteRecordStore implements ItemStore {
 
   /** The active identifier with this kind/system/value, or undefined. */
   findIdentifier(kind: IdentifierKind, system: string, value: string): PatientIdentifier | undefined {
-    const r = this.q('SELECT * FROM record_identifier WHERE kind = ? AND system = ? AND value = ? AND active = 1').get(kind, system, value) as IdentifierRow | undefined;
-    return r === undefined ? undefined : identifierOf(r);
+    const k = `${kind}\u0000${system}\u0000${value}`;
+    let r = this.identifierByValue.get(k);
+    if (r === undefined) {
+      r = (this.q('SELECT * FROM record_identifier WHERE kind = ? AND system = ? AND value = ? AND active = 1').get(kind, system, value) as IdentifierRow | undefined) ?? null;
+      this.keep(this.identifierByValue, k, r);
+    }
+    return r === null ? undefined : identifierOf(r);
   }
 
   /** A patient's identifiers (active ones unless `includeInactive`). */
   identifiers(patientId: string, includeInactive = false): PatientIdentifier[] {
-    const rows = this.q(`SELECT * FROM record_identifier WHERE patient_id = ?${includeInactive ? '' : ' AND active = 1'} ORDER BY id`).all(patientId) as IdentifierRow[];
+    if (includeInactive) return (this.q('SELECT * FROM record_identifier WHERE patient_id = ? ORDER BY id').all(patientId) as IdentifierRow[]).map(identifierOf);
+    let rows = this.identifiersByPatient.get(patientId);
+    if (rows === undefined) {
+      rows = this.q('SELECT * FROM record_identifier WHERE patient_id = ? AND active = 1 ORDER BY id').all(patientId) as IdentifierRow[];
+      this.keep(this.identifiersByPatient, patientId, rows);
+    }
     return rows.map(identifierOf);
   }
 
@@ -601,17 +773,22 @@ export class SqliteRecordStore implements ItemStore {
     const info = this.q(
       'INSERT INTO record_identifier (patient_id, kind, system, value, status, organisation_id, journal_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     ).run(patientId, identifier.kind, identifier.system, identifier.value, identifier.status ?? null, provenance?.organisationId ?? null, provenance?.journalId ?? null, this.nowIso());
-    return identifierOf(this.q('SELECT * FROM record_identifier WHERE id = ?').get(Number(info.lastInsertRowid)) as IdentifierRow);
+    const row = this.q('SELECT * FROM record_identifier WHERE id = ?').get(Number(info.lastInsertRowid)) as IdentifierRow;
+    this.wrote(this.identifierByValue, `${row.kind}\u0000${row.system}\u0000${row.value}`, row);
+    this.identifiersByPatient.delete(patientId);
+    return identifierOf(row);
   }
 
   /** Update the NHS number status of an identifier (as last sent). */
   setIdentifierStatus(identifierId: number, status: string | null): void {
     this.q('UPDATE record_identifier SET status = ? WHERE id = ?').run(status, identifierId);
+    this.forgetIdentifiers();
   }
 
   /** Deactivate an identifier (replaced, e.g. a changed email): kept, no longer matched. */
   deactivateIdentifier(identifierId: number): void {
     this.q('UPDATE record_identifier SET active = 0, deactivated_at = ? WHERE id = ?').run(this.nowIso(), identifierId);
+    this.forgetIdentifiers();
   }
 
   // ---------------------------------------------------------------- configuration
@@ -634,21 +811,24 @@ export class SqliteRecordStore implements ItemStore {
       input.typeCode,
       this.nowIso(),
     );
+    this.forgetConfig();
     return { id: Number(info.lastInsertRowid), organisationId: input.organisationId, teamId: input.teamId ?? null, authority: input.authority, typeCode: input.typeCode };
   }
 
   /** Local identifier types of an organisation (all of its teams' included); all when no id. */
   listLocalIdTypes(organisationId?: string): LocalIdType[] {
-    const rows = (
-      organisationId === undefined
-        ? this.q('SELECT * FROM record_local_id_type ORDER BY id').all()
-        : this.q('SELECT * FROM record_local_id_type WHERE organisation_id = ? ORDER BY id').all(organisationId)
-    ) as LocalTypeRow[];
+    let rows: LocalTypeRow[] | undefined;
+    if (organisationId === undefined) rows = this.q('SELECT * FROM record_local_id_type ORDER BY id').all() as LocalTypeRow[];
+    else if ((rows = this.localTypes.get(organisationId)) === undefined) {
+      rows = this.q('SELECT * FROM record_local_id_type WHERE organisation_id = ? ORDER BY id').all(organisationId) as LocalTypeRow[];
+      this.keep(this.localTypes, organisationId, rows);
+    }
     return rows.map((r) => ({ id: r.id, organisationId: r.organisation_id, teamId: r.team_id === '' ? null : r.team_id, authority: r.authority, typeCode: r.type_code }));
   }
 
   /** Remove a local identifier type; false when none had this id. Stored identifiers stay. */
   removeLocalIdType(id: number): boolean {
+    this.forgetConfig();
     return this.q('DELETE FROM record_local_id_type WHERE id = ?').run(id).changes > 0;
   }
 
@@ -657,6 +837,7 @@ export class SqliteRecordStore implements ItemStore {
     this.q(
       'INSERT INTO record_label_mapping (organisation_id, source, code, label, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (organisation_id, source, code) DO UPDATE SET label = excluded.label',
     ).run(mapping.organisationId, mapping.source, mapping.code, mapping.label, this.nowIso());
+    this.forgetConfig();
   }
 
   /** Label mappings of an organisation (all when no id). */
@@ -671,13 +852,19 @@ export class SqliteRecordStore implements ItemStore {
 
   /** Remove a mapping; false when there was none. */
   removeLabelMapping(organisationId: string, source: LabelSource, code: string): boolean {
+    this.forgetConfig();
     return this.q('DELETE FROM record_label_mapping WHERE organisation_id = ? AND source = ? AND code = ?').run(organisationId, source, code).changes > 0;
   }
 
   /** The mapped label for a code, or undefined. */
   mappedLabel(organisationId: string, source: LabelSource, code: string): RecordLabel | undefined {
-    const r = this.q('SELECT label FROM record_label_mapping WHERE organisation_id = ? AND source = ? AND code = ?').get(organisationId, source, code) as { label: RecordLabel } | undefined;
-    return r?.label;
+    const k = `${organisationId}\u0000${source}\u0000${code}`;
+    let label = this.labels.get(k);
+    if (label === undefined) {
+      label = (this.q('SELECT label FROM record_label_mapping WHERE organisation_id = ? AND source = ? AND code = ?').pluck().get(organisationId, source, code) as RecordLabel | undefined) ?? null;
+      this.keep(this.labels, k, label);
+    }
+    return label ?? undefined;
   }
 
   // ---------------------------------------------------------------- merges
@@ -688,7 +875,8 @@ export class SqliteRecordStore implements ItemStore {
    * merged record: the survivor's own copy wins). Returns the merge row.
    */
   merge(survivorId: string, mergedId: string, provenance: Provenance): MergeRecord {
-    this.reads.clear();
+    // Items change owner in bulk: nothing remembered about these records holds afterwards.
+    this.forgetAll();
     const info = this.q('INSERT INTO record_merge (survivor_id, merged_id, provenance, merged_at) VALUES (?, ?, ?, ?)').run(survivorId, mergedId, JSON.stringify(provenance), this.nowIso());
     const mergeId = Number(info.lastInsertRowid);
     this.q(
@@ -739,7 +927,7 @@ export class SqliteRecordStore implements ItemStore {
    * merge unmerged. Items the survivor received after the merge stay with the survivor.
    */
   unmerge(mergeId: number, by: string, reason: string): MergeRecord {
-    this.reads.clear();
+    this.forgetAll();
     const m = this.getMerge(mergeId);
     if (m === undefined) throw new Error(`no merge ${mergeId}`);
     this.q(

@@ -126,7 +126,7 @@ export interface ItemVersion<P = Record<string, unknown>> {
  * its journal row commit together.
  */
 export interface ItemStore {
-  /** The current version of an item of this organisation, deleted ones included; undefined when none. */
+  /** The current version of an item of this organisation, deleted ones included; undefined when none. A new object each call (the caller may change it). */
   getItem(patientId: string, kind: ItemKind, organisationId: string, key: string): RecordItem | undefined;
   /** Current versions matching the query, in insertion order. */
   listItems(patientId: string, query?: ItemQuery): RecordItem[];
