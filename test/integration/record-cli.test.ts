@@ -257,7 +257,7 @@ test('record unmerge: by merge id, audited; the merged record is separate again;
   t.is(viaOld.patient.id, h.patientId);
   t.deepEqual(viaOld.merges.map((m) => [m.id, m.mergedId]), [[1, oldId]]);
   const merged = await runCli(['record', 'show', ...d, '--id', oldId]);
-  t.regex(merged.stdout, new RegExp(`^patient ${oldId} {2}\\(merged into ${h.patientId}`));
+  t.regex(merged.stdout, new RegExp(`^patient ${oldId} {2}\\(merged into ${h.patientId}`), `exit ${merged.code}: ${merged.stderr}`);
 
   await refuses(t, ['record', 'unmerge', ...d, '--merge', '1'], /Missing required argument: reason/);
   await refuses(t, ['record', 'unmerge', ...d, '--merge', '1', '--patient', oldId, '--reason', 'x'], /mutually exclusive/);
