@@ -427,7 +427,17 @@ export class Ingestor {
         // One write (the usual single record destination) is undone by the record's own
         // savepoint; several need one around them all.
         const writes = plan.runs.reduce((n, r) => n + (r.outcome.result === 'pass' ? r.channel.definition.destinations.length : 0), 0);
-        const atomically = (fn: () => void): void => (writes > 1 ? db.transaction(fn)() : fn());
+        const atomically = (fn: () => void): void => {
+          if (writes <= 1) return fn();
+          try {
+            db.transaction(fn)();
+          } catch (e) {
+            // The savepoint undid record writes that the record already counted as done (a later
+            // destination failed): its remembered rows must go with them.
+            this.record?.store.forgetReads();
+            throw e;
+          }
+        };
         try {
           atomically(() => {
             for (const run of plan.runs) {

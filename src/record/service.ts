@@ -105,12 +105,15 @@ export class RecordService {
   apply(message: Hl7Message, input: ApplyInput): ApplyOutcome {
     const db = this.store.db;
     const store = this.store;
-    store.beginMessage();
     if (!db.inTransaction) {
       // On its own (review resolution, tests): a transaction of its own, reported to the store.
+      // beginMessage inside it, so its look at data_version sees what the transaction sees.
       let committed = false;
       try {
-        const outcome = db.transaction(() => this.applyNow(message, input))();
+        const outcome = db.transaction(() => {
+          store.beginMessage();
+          return this.applyNow(message, input);
+        })();
         committed = true;
         return outcome;
       } finally {
@@ -120,6 +123,7 @@ export class RecordService {
     }
     // Inside the journal's group transaction: a savepoint through cached statements (building a
     // better-sqlite3 transaction wrapper per message cost more than the savepoint itself).
+    store.beginMessage();
     this.savepoint.begin.run();
     try {
       const outcome = this.applyNow(message, input);

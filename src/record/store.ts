@@ -328,6 +328,12 @@ function rowOf(
 const provArgs = (p: Provenance) =>
   [p.teamId, JSON.stringify(p.onBehalfOf), p.chain, p.author, p.senderId, p.journalId, p.controlId, p.messageType, p.enteredAt] as const;
 
+/** The store that keeps rows for a connection ({@link SqliteRecordStore.enableCache}): at most one. */
+const cachingStores = new WeakMap<Database.Database, SqliteRecordStore>();
+
+/** Item rows with a longer payload (in UTF-16 code units) are read again rather than kept. */
+const MAX_KEPT_PAYLOAD = 64 * 1024;
+
 /** Merges are followed at most this deep: a longer chain means a cycle (a bug), not data. */
 const MAX_MERGE_DEPTH = 32;
 
@@ -358,6 +364,8 @@ export class SqliteRecordStore implements ItemStore {
   /** Key prefixes {@link prefetch} has read (their rows are in `items`, unless evicted since). */
   private readonly prefetched = new Map<string, true>();
   private cacheLimit = 0;
+  /** Between {@link beginMessage} and {@link endMessage}: without the cache, rows are kept only then. */
+  private inMessage = false;
   /** The current message wrote something (a rollback of it must drop what the maps learnt). */
   private dirty = false;
   /** A transaction ended since the last look at `PRAGMA data_version`. */
@@ -390,7 +398,13 @@ export class SqliteRecordStore implements ItemStore {
    * that run on their own; the apply path never calls it.
    */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    try {
+      return this.db.transaction(fn)();
+    } catch (e) {
+      // Rolled back: what the maps learnt inside it is gone from the database.
+      this.forgetReads();
+      throw e;
+    }
   }
 
   /** Clock time as ISO 8601. */
@@ -412,7 +426,7 @@ export class SqliteRecordStore implements ItemStore {
     const known = this.items.get(rk);
     if (known !== undefined) return known;
     const r = (this.q('SELECT * FROM record_item WHERE patient_id = ? AND kind = ? AND organisation_id = ? AND key = ?').get(patientId, kind, organisationId, key) as ItemRow | undefined) ?? null;
-    this.keep(this.items, rk, r);
+    this.keepItem(rk, r);
     return r;
   }
 
@@ -435,7 +449,7 @@ export class SqliteRecordStore implements ItemStore {
       keyPrefix,
       `${keyPrefix}\uffff`,
     ) as ItemRow[];
-    for (const r of rows) this.keep(this.items, readKey(patientId, kind, organisationId, r.key), r);
+    for (const r of rows) this.keepItem(readKey(patientId, kind, organisationId, r.key), r);
     return rows.length;
   }
 
@@ -458,6 +472,11 @@ export class SqliteRecordStore implements ItemStore {
    * CLI) are noticed through `PRAGMA data_version` at the first message of each transaction.
    */
   enableCache(maxRows = 20_000): void {
+    // A second caching store on the same connection would not see this one's writes (data_version
+    // only changes for other connections' commits).
+    const owner = cachingStores.get(this.db);
+    if (owner !== undefined && owner !== this) throw new Error('another record store already keeps rows for this database connection');
+    cachingStores.set(this.db, this);
     this.cacheLimit = maxRows;
   }
 
@@ -469,6 +488,7 @@ export class SqliteRecordStore implements ItemStore {
   /** Called before each message is applied. */
   beginMessage(): void {
     this.dirty = false;
+    this.inMessage = true;
     if (this.cacheLimit === 0) {
       this.forgetReads();
       return;
@@ -488,6 +508,7 @@ export class SqliteRecordStore implements ItemStore {
   endMessage(undone: boolean): void {
     if ((undone && this.dirty) || this.cacheLimit === 0) this.forgetReads();
     this.dirty = false;
+    this.inMessage = false;
   }
 
   /** The transaction the store wrote in has ended; a rollback drops every remembered row. */
@@ -516,6 +537,18 @@ export class SqliteRecordStore implements ItemStore {
     this.labels.clear();
   }
 
+  /** Remember an item row, unless its payload is large (a long letter stored inline): the limit counts rows, not bytes. */
+  private keepItem(key: string, row: ItemRow | null): void {
+    if (row !== null && row.payload.length > MAX_KEPT_PAYLOAD) this.items.delete(key);
+    else this.keep(this.items, key, row);
+  }
+
+  /** {@link keepItem} for a row this message wrote. */
+  private wroteItem(key: string, row: ItemRow): void {
+    this.dirty = true;
+    this.keepItem(key, row);
+  }
+
   /** Remember a row this message wrote. */
   private wrote<K, V>(map: Map<K, V>, key: K, value: V): void {
     this.dirty = true;
@@ -525,6 +558,8 @@ export class SqliteRecordStore implements ItemStore {
   /** Remember `value` under `key`, dropping the entry stored longest ago past the limit (a hit does not refresh it: cheaper, and a hot row comes back after one read). */
   private keep<K, V>(map: Map<K, V>, key: K, value: V): void {
     map.delete(key);
+    // Without the cache, only within a message (reads outside one, e.g. the CLI's, are never kept).
+    if (this.cacheLimit === 0 && !this.inMessage) return;
     map.set(key, value);
     if (map.size > this.cacheLimit && this.cacheLimit > 0) map.delete(map.keys().next().value as K);
   }
@@ -573,7 +608,7 @@ export class SqliteRecordStore implements ItemStore {
          VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(write.patientId, write.kind, org, write.key, parentKey, write.label, deleted, effectiveAt, ...provArgs(provenance), payload);
       const row = rowOf(Number(info.lastInsertRowid), write.patientId, write.kind, org, write.key, parentKey, write.label, 1, deleted, effectiveAt, provenance, payload);
-      this.wrote(this.items, rk, row);
+      this.wroteItem(rk, row);
       return this.result('created', () => itemOf(row));
     }
     if (current.payload === payload && current.label === write.label && current.effective_at === effectiveAt && current.deleted === deleted && current.parent_key === parentKey) {
@@ -587,7 +622,7 @@ export class SqliteRecordStore implements ItemStore {
        WHERE id = ?`,
     ).run(parentKey, write.label, version, deleted, effectiveAt, ...provArgs(provenance), payload, current.id);
     const row = rowOf(current.id, write.patientId, write.kind, org, write.key, parentKey, write.label, version, deleted, effectiveAt, provenance, payload);
-    this.wrote(this.items, rk, row);
+    this.wroteItem(rk, row);
     return this.result('updated', () => itemOf(row));
   }
 
@@ -633,7 +668,7 @@ export class SqliteRecordStore implements ItemStore {
     ).run(version, ...provArgs(provenance), itemId);
     // The provenance is the deleting message's; the item's source organisation stays its own.
     const row = rowOf(itemId, current.patient_id, current.kind, current.organisation_id, current.key, current.parent_key, current.label, version, 1, current.effective_at, provenance, current.payload);
-    this.wrote(this.items, readKey(current.patient_id, current.kind, current.organisation_id, current.key), row);
+    this.wroteItem(readKey(current.patient_id, current.kind, current.organisation_id, current.key), row);
   }
 
   /** {@inheritDoc ItemStore.replaceList} */

@@ -6,8 +6,9 @@
  */
 import test from 'ava';
 import Database from 'better-sqlite3';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createPipeline } from '../../src/engine/engine.js';
+import { createPipeline, openChannels } from '../../src/engine/engine.js';
 import { DEMO_SENDER_ID } from '../../src/engine/senders.js';
 import { Hl7Error, Hl7ErrorCode, Hl7Message } from '../../src/hl7/index.js';
 import type { FrameMeta } from '../../src/ingest/ingest.js';
@@ -48,6 +49,34 @@ test('a group transaction that fails to commit leaves nothing remembered: the re
   const again = await ingestor.submit(Buffer.from(adtA01('OK3', { visit: 'V-CACHE' })), REPLAY);
   t.is(again.ackCode, 'AA');
   t.is(count("SELECT version FROM record_item WHERE kind = 'encounter' AND key = 'V-CACHE'"), 1);
+});
+
+test('a message whose second record destination refuses it leaves nothing of the first remembered', async (t) => {
+  const dir = tempDir(t);
+  const channels = join(dir, 'channels');
+  mkdirSync(channels);
+  // Both take an A28 from TWICE; the second loses PID-3 on the way, so the record refuses its copy
+  // (AR) after the first copy was applied, and the savepoint around both destinations undoes it.
+  writeFileSync(join(channels, 'a.yaml'), "name: a\nsource:\n  types: ['ADT^A28']\ndestinations:\n  - type: record\n");
+  writeFileSync(
+    join(channels, 'b.yaml'),
+    "name: b\nsource:\n  types: ['ADT^A28']\nfilter: { path: MSH-3, equals: TWICE }\ntransform:\n  - { type: delete, path: PID-3 }\ndestinations:\n  - type: record\n",
+  );
+  const journal = Journal.open({ file: join(dir, 'tributary.db') });
+  t.teardown(() => journal.close());
+  const { ingestor } = createPipeline({ journal, logger: silentLogger, channels: openChannels(channels, silentLogger) });
+  const patients = (): number => journal.database.prepare('SELECT count(*) FROM record_patient').pluck().get() as number;
+  const a28 = (app: string, id: string) =>
+    Buffer.from(hl7(`MSH|^~\\&|${app}|RXX|TRIBUTARY|HUB|20240501120000||ADT^A28|${id}|P|2.4`, `PID|||${nhsNumber(77)}^^^NHS^NH||Testperson^Alex||19800101|F`));
+
+  const refused = await ingestor.submit(a28('TWICE', 'T1'), REPLAY);
+  t.is(refused.ackCode, 'AR');
+  t.is(patients(), 0, 'the first destination\'s record was undone with the message');
+  // Had the first copy's patient and identifier stayed in the store's maps, this A28 would find
+  // them, call its demographics unchanged and store nothing.
+  const ok = await ingestor.submit(a28('PAS', 'T2'), REPLAY);
+  t.is(ok.ackCode, 'AA');
+  t.is(patients(), 1);
 });
 
 test('a message rolled back to its savepoint (AR after writing) leaves nothing remembered', (t) => {
@@ -124,11 +153,28 @@ test('the rows kept are bounded; an evicted row is read again', (t) => {
   f.store.endMessage(false);
 });
 
-test('without enableCache nothing outlives a message', (t) => {
+test('without enableCache nothing outlives a message, and nothing is kept outside one', (t) => {
   const f = recordFixture(t);
   f.store.beginMessage();
   f.store.putItem({ patientId: f.patientId, kind: 'allergy', key: 'k', label: null, payload: {} }, prov());
   t.true(f.store.cachedRows().items > 0, 'a read and the put that follows share rows within the message');
   f.store.endMessage(false);
   t.deepEqual(f.store.cachedRows(), { items: 0, patients: 0, identifiers: 0 });
+  // The CLI reads outside any message: nothing is kept, so a later read sees other writers.
+  f.store.getItem(f.patientId, 'allergy', ORG, 'k');
+  f.store.getPatient(f.patientId);
+  t.deepEqual(f.store.cachedRows(), { items: 0, patients: 0, identifiers: 0 });
+});
+
+test('one store per connection keeps rows; a large item is read again rather than kept', (t) => {
+  const f = recordFixture(t);
+  f.store.enableCache();
+  t.throws(() => new SqliteRecordStore(f.db).enableCache(), { message: /another record store already keeps rows/ });
+  f.store.transactionEnded(true);
+  f.store.beginMessage();
+  f.store.putItem({ patientId: f.patientId, kind: 'document', key: 'long', label: null, payload: { text: 'x'.repeat(100_000) } }, prov());
+  f.store.putItem({ patientId: f.patientId, kind: 'document', key: 'short', label: null, payload: { text: 'x' } }, prov());
+  t.is(f.store.cachedRows().items, 1);
+  t.is((f.store.getItem(f.patientId, 'document', ORG, 'long')?.payload as { text: string }).text.length, 100_000);
+  f.store.endMessage(false);
 });
