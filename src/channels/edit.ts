@@ -23,7 +23,7 @@ export function dropSegments(msg: Hl7Message, id: string): Hl7Message {
     if (i > 0 && (content === id || content.startsWith(id + fs))) continue;
     out += content + (parts[i + 1] ?? '');
   }
-  return Hl7Message.parse(out);
+  return Hl7Message.parseOwn(out);
 }
 
 /** Append an empty `id` segment, terminated like the message's first segment. */
@@ -31,7 +31,7 @@ export function appendSegment(msg: Hl7Message, id: string): Hl7Message {
   const text = msg.toString();
   const term = /\r\n|\r|\n/.exec(text)?.[0] ?? '\r';
   const endsTerminated = text.endsWith('\r') || text.endsWith('\n');
-  return Hl7Message.parse(endsTerminated ? `${text}${id}${term}` : `${text}${term}${id}`);
+  return Hl7Message.parseOwn(endsTerminated ? `${text}${id}${term}` : `${text}${term}${id}`);
 }
 
 /**

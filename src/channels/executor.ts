@@ -280,7 +280,8 @@ export class WorkerScriptExecutor implements ScriptExecutor {
       case 'O':
         if (a.changed) {
           try {
-            box.msg = Hl7Message.parse(a.text);
+            // The worker's toString() of the message it parsed and the script changed through set().
+            box.msg = Hl7Message.parseOwn(a.text);
           } catch (e) {
             return { kind: 'error', reason: `the changed message cannot be read: ${errorMessage(e)}` };
           }

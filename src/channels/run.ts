@@ -78,7 +78,7 @@ export function runChannel(channel: Channel, message: Hl7Message | string, ctx: 
     if (channel.filter !== null && !(channel.filter(box, env) as boolean)) return { result: 'filtered', channel: channel.name };
     if (channel.steps.length === 0) return { result: 'pass', channel: channel.name, message: a.msg };
     // A private copy: other channels get the message as received.
-    box.msg = Hl7Message.parse(a.text);
+    box.msg = a.msg.clone();
     for (const step of channel.steps) {
       if (step.when !== null && !(step.when(box, env) as boolean)) continue;
       step.run(box, env);
@@ -99,11 +99,11 @@ export function runChannelLive(channel: Channel, message: Hl7Message | string, c
   if (!channel.scripted) return runChannel(channel, message, ctx);
   const a = admit(channel, message);
   if ('result' in a) return a;
-  return runSuspending(channel, a.text, a.msg, envOf(channel, ctx, false));
+  return runSuspending(channel, a.msg, envOf(channel, ctx, false));
 }
 
 /** {@link runChannel}'s loop, awaiting the conditions and steps that return a promise (scripts). */
-async function runSuspending(channel: Channel, text: string, msg: Hl7Message, env: StepEnv): Promise<ChannelOutcome> {
+async function runSuspending(channel: Channel, msg: Hl7Message, env: StepEnv): Promise<ChannelOutcome> {
   try {
     const box: MessageBox = { msg };
     if (channel.filter !== null) {
@@ -111,7 +111,7 @@ async function runSuspending(channel: Channel, text: string, msg: Hl7Message, en
       if (!(keep instanceof Promise ? await keep : keep)) return { result: 'filtered', channel: channel.name };
     }
     if (channel.steps.length === 0) return { result: 'pass', channel: channel.name, message: msg };
-    box.msg = Hl7Message.parse(text);
+    box.msg = msg.clone();
     for (const step of channel.steps) {
       if (step.when !== null) {
         const w = step.when(box, env);

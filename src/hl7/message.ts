@@ -211,6 +211,31 @@ export class Hl7Message {
    * @throws Hl7Error with a 0357 code and a location
    */
   static parse(text: string): Hl7Message {
+    return Hl7Message.parseText(text, true);
+  }
+
+  /**
+   * Parse text that an `Hl7Message` wrote (`toString()` of a parsed message, edited only through
+   * `set`, which escapes or refuses control characters): {@link parse} without its control-character
+   * scan, which such text cannot fail. The channels' copies and re-reads use it; a message with steps
+   * and a script is read four times, and the scan was half of each read.
+   *
+   * @throws Hl7Error as {@link parse} does for the structure
+   */
+  static parseOwn(text: string): Hl7Message {
+    return Hl7Message.parseText(text, false);
+  }
+
+  /**
+   * A copy that can be changed without changing this one. Without changes it shares the text and
+   * the segment offsets (nothing is parsed again).
+   */
+  clone(): Hl7Message {
+    if (this.changed !== undefined) return Hl7Message.parseOwn(this.toString());
+    return new Hl7Message(this.text, this.delimiters, this.starts, this.contentEnds, this.ends, this.mshFields.slice());
+  }
+
+  private static parseText(text: string, checkControl: boolean): Hl7Message {
     const n = text.length;
     if (n === 0 || (text.charCodeAt(0) !== 77 && isBlank(text))) {
       throw new Hl7Error('HL7_EMPTY', Hl7ErrorCode.SegmentSequence, {});
@@ -236,7 +261,7 @@ export class Hl7Message {
     const contentEnds: number[] = [];
     const ends: number[] = [];
     let pos = 0;
-    if (!CONTROL_BYTE.test(text)) {
+    if (!checkControl || !CONTROL_BYTE.test(text)) {
       // Fast path (almost every message): no control bytes, so segment ends are found with native
       // indexOf scans. The next CR and LF positions are cached so a text that lacks one of them is
       // not rescanned to its end for every segment.

@@ -297,3 +297,34 @@ test('formatLocation renders path syntax', (t) => {
   t.is(formatLocation({ segment: 'PID' }), 'PID');
   t.is(formatLocation({ segment: '', sequence: 4 }), 'segment 4');
 });
+
+test('clone: changes to the copy (MSH included) leave the original as it was, with or without earlier changes', (t) => {
+  const text = 'MSH|^~\\&|APP|FAC|||20250101||ADT^A01|C1|P|2.5\rPID|1||123^^^MRN||DOE^JOHN\rPV1|1|I\r';
+  const original = Hl7Message.parse(text);
+  const copy = original.clone();
+  copy.set('PID-5.1', 'ROE');
+  copy.set('MSH-3', 'OTHER');
+  t.is(original.toString(), text);
+  t.is(original.get('PID-5.1'), 'DOE');
+  t.is(copy.get('PID-5.1'), 'ROE');
+  t.is(copy.msh(3), 'OTHER');
+  t.is(copy.toString(), text.replace('|APP|', '|OTHER|').replace('DOE^', 'ROE^'));
+  // A copy of a changed message carries the changes, and is again independent.
+  const second = copy.clone();
+  second.set('PV1-2', 'O');
+  t.is(second.get('PID-5.1'), 'ROE');
+  t.is(copy.get('PV1-2'), 'I');
+});
+
+test('parseOwn reads what parse reads, without the control-character scan', (t) => {
+  const text = 'MSH|^~\\&|APP|FAC|||20250101||ADT^A01|C1|P|2.5\r\nPID|1||123^^^MRN||DOE\\T\\SMITH^JOHN\nPV1|1|I';
+  const a = Hl7Message.parse(text);
+  const b = Hl7Message.parseOwn(text);
+  t.is(b.toString(), a.toString());
+  t.deepEqual(b.segmentNames(), a.segmentNames());
+  t.is(b.get('PID-5.1'), 'DOE&SMITH');
+  // The structure is still checked.
+  t.throws(() => Hl7Message.parseOwn('PID|1'), { instanceOf: Hl7Error });
+  // And parse keeps refusing control characters.
+  t.throws(() => Hl7Message.parse('MSH|^~\\&|A|B|||20250101||ADT^A01|C1|P|2.5\rPID|1||\u0001\r'), { instanceOf: Hl7Error });
+});
