@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * Message edits that `Hl7Message` does not do itself (it never adds or removes segments): dropping
- * every occurrence of a segment and appending an empty one. Both work on the text and parse it
- * again, so the result is a plain `Hl7Message` with the same delimiters and terminators.
+ * Segment edits for the channel steps: dropping every occurrence of a segment
+ * (`Hl7Message.withoutSegments`) and appending an empty one (on the text, read again). Both give a
+ * plain `Hl7Message` with the same delimiters and terminators.
  */
 import { Hl7Message, parsePath } from '../hl7/index.js';
 
@@ -13,17 +13,7 @@ export interface MessageBox {
 
 /** Drop every `id` segment (never MSH). Returns the same message when there is none. */
 export function dropSegments(msg: Hl7Message, id: string): Hl7Message {
-  if (id === 'MSH' || msg.countSegments(id) === 0) return msg;
-  const fs = msg.delimiters.field;
-  // [content, terminator, content, terminator, …]: each segment keeps its own terminator.
-  const parts = msg.toString().split(/(\r\n|\r|\n)/);
-  let out = '';
-  for (let i = 0; i < parts.length; i += 2) {
-    const content = parts[i] as string;
-    if (i > 0 && (content === id || content.startsWith(id + fs))) continue;
-    out += content + (parts[i + 1] ?? '');
-  }
-  return Hl7Message.parseOwn(out);
+  return id === 'MSH' ? msg : msg.withoutSegments(id);
 }
 
 /** Append an empty `id` segment, terminated like the message's first segment. */

@@ -591,6 +591,26 @@ export class Hl7Message {
   }
 
   /**
+   * A copy without any `id` segment (never the first MSH), or this message itself when it has none.
+   * Each kept segment keeps its terminator; changed segments are written as they are now.
+   */
+  withoutSegments(id: string): Hl7Message {
+    const starts = this.starts;
+    let out = '';
+    let dropped = false;
+    for (let k = 0; k < starts.length; k++) {
+      const at = starts[k] as number;
+      if (k > 0 && this.text.startsWith(id, at) && (this.contentEnds[k] === at + 3 || this.text.startsWith(this.delimiters.field, at + 3))) {
+        dropped = true;
+        continue;
+      }
+      out += this.segmentContent(k, false) + this.text.slice(this.contentEnds[k], this.ends[k]);
+    }
+    // What is left was written by this message: no control characters to look for.
+    return dropped ? Hl7Message.parseOwn(out) : this;
+  }
+
+  /**
    * Encode the message. `{ rebuild: true }` re-encodes every segment from its split field tree
    * (repetitions, components, subcomponents) instead of reusing the input slices; the result must
    * still equal the input byte for byte, which is what the round-trip tests check.

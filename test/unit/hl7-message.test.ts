@@ -328,3 +328,13 @@ test('parseOwn reads what parse reads, without the control-character scan', (t) 
   // And parse keeps refusing control characters.
   t.throws(() => Hl7Message.parse('MSH|^~\\&|A|B|||20250101||ADT^A01|C1|P|2.5\rPID|1||\u0001\r'), { instanceOf: Hl7Error });
 });
+
+test('withoutSegments: every occurrence goes, terminators and changed segments stay as they are', (t) => {
+  const text = 'MSH|^~\\&|APP|FAC|||20250101||ADT^A01|C1|P|2.5\r\nPID|1||123\rDG1|1\nZDG|x\rDG1\rPV1|1|I\r';
+  const m = Hl7Message.parse(text);
+  m.set('PID-3', '456');
+  const out = m.withoutSegments('DG1');
+  t.is(out.toString(), 'MSH|^~\\&|APP|FAC|||20250101||ADT^A01|C1|P|2.5\r\nPID|1||456\rZDG|x\rPV1|1|I\r');
+  t.is(m.countSegments('DG1'), 2, 'the original keeps its segments');
+  t.is(m.withoutSegments('ZZZ'), m, 'nothing to drop: the same message');
+});
