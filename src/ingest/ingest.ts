@@ -96,6 +96,18 @@ export interface IngestorOptions {
   now?: () => number;
 }
 
+/** What is known of a frame once it parsed: carried through the gate and the channels to its entry. */
+interface ParsedFrame {
+  /** The bytes to journal (MSH-8 masked). */
+  raw: Buffer;
+  msg: Hl7Message;
+  charset: string;
+  meta: FrameMeta;
+  receivedAt: number;
+  envelope: string | null;
+  request: AckRequest;
+}
+
 interface Prepared {
   entry: JournalEntry;
   request: AckRequest | null;
@@ -312,25 +324,15 @@ export class Ingestor {
     }
     // The journal keeps the bytes as received except a credential in MSH-8.
     if (msg.msh(8) !== '') raw = maskMsh8(raw);
-    if (problem || !this.gate) return this.admit(raw, msg, charset, meta, receivedAt, envelope, request, problem, null);
+    const frame: ParsedFrame = { raw, msg, charset, meta, receivedAt, envelope, request };
+    if (problem || !this.gate) return this.admit(frame, problem, null);
     const verdict = this.gate.check(msg, meta);
-    return verdict instanceof Promise
-      ? verdict.then((v) => this.admit(raw, msg, charset, meta, receivedAt, envelope, request, null, v))
-      : this.admit(raw, msg, charset, meta, receivedAt, envelope, request, null, verdict);
+    return verdict instanceof Promise ? verdict.then((v) => this.admit(frame, null, v)) : this.admit(frame, null, verdict);
   }
 
   /** The entry of a parsed message, with the gate's verdict (null: no gate, or already refused). */
-  private admit(
-    raw: Buffer,
-    msg: Hl7Message,
-    charset: string,
-    meta: FrameMeta,
-    receivedAt: number,
-    envelope: string | null,
-    request: AckRequest,
-    problem: Hl7Error | null,
-    verdict: GateVerdict | null,
-  ): Prepared | Promise<Prepared> {
+  private admit(frame: ParsedFrame, problem: Hl7Error | null, verdict: GateVerdict | null): Prepared | Promise<Prepared> {
+    const { msg, meta } = frame;
     if (verdict && !verdict.ok) problem = verdict.error;
     // The credential has done its job: channels, scripts, the record, the review queue and outbound
     // copies never see it.
@@ -339,26 +341,14 @@ export class Ingestor {
       const plan = planChannels(this.channels, msg, { interface: meta.interface, senderId: verdict.sender.id, organisationId: verdict.acting.organisationId }, meta.reprocess?.channel);
       // A channel with a script: the entry is made when its answer comes (the frame waits in its
       // connection's turn, see submitFrame).
-      return plan instanceof Promise
-        ? plan.then((p) => this.planned(raw, msg, charset, meta, receivedAt, envelope, request, null, verdict, p))
-        : this.planned(raw, msg, charset, meta, receivedAt, envelope, request, null, verdict, plan);
+      return plan instanceof Promise ? plan.then((p) => this.planned(frame, null, verdict, p)) : this.planned(frame, null, verdict, plan);
     }
-    return this.planned(raw, msg, charset, meta, receivedAt, envelope, request, problem, verdict, null);
+    return this.planned(frame, problem, verdict, null);
   }
 
   /** The entry of a parsed message, with the gate's verdict and the channels' plan (null: no channels ran). */
-  private planned(
-    raw: Buffer,
-    msg: Hl7Message,
-    charset: string,
-    meta: FrameMeta,
-    receivedAt: number,
-    envelope: string | null,
-    request: AckRequest,
-    problem: Hl7Error | null,
-    verdict: GateVerdict | null,
-    plan: ChannelPlan | null,
-  ): Prepared {
+  private planned(frame: ParsedFrame, problem: Hl7Error | null, verdict: GateVerdict | null, plan: ChannelPlan | null): Prepared {
+    const { raw, msg, charset, meta, receivedAt, envelope, request } = frame;
     let status: MessageStatus = problem ? 'rejected' : 'accepted';
     if (plan?.error) {
       problem = plan.error;
