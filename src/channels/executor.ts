@@ -39,6 +39,7 @@ import {
   PICKUP_OFFSET,
   SLOT,
   STATE,
+  scriptResultOf,
   type PortRequest,
   type PortResponse,
   type ScriptSpec,
@@ -287,14 +288,8 @@ export class WorkerScriptExecutor implements ScriptExecutor {
           }
         }
         return { kind: 'ok' };
-      case 'T':
-        return { kind: 'bool', value: true };
-      case 'F':
-        return { kind: 'bool', value: false };
-      case 'R':
-        return { kind: 'reject', reason: a.text };
       default:
-        return { kind: 'error', reason: a.text };
+        return scriptResultOf(a.status, a.text);
     }
   }
 

@@ -18,7 +18,7 @@
  * find the values at run time.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { ScriptLoadOptions } from './script.js';
+import type { ScriptLoadOptions, ScriptResult } from './script.js';
 
 /** Int32 slot indexes of the control block. */
 export const SLOT = {
@@ -111,4 +111,24 @@ export interface PortResponse {
   logs: string;
   /** The text is the changed message. */
   changed: boolean;
+}
+
+/**
+ * The result a one-letter answer stands for: `O` ok, `T`/`F` a filter's answer, `R` a rejection
+ * (`text` the reason), anything else an error (`text` the reason). The worker and the inline
+ * sandbox answer in these letters.
+ */
+export function scriptResultOf(tag: string, text: string): ScriptResult {
+  switch (tag) {
+    case 'O':
+      return { kind: 'ok' };
+    case 'T':
+      return { kind: 'bool', value: true };
+    case 'F':
+      return { kind: 'bool', value: false };
+    case 'R':
+      return { kind: 'reject', reason: text };
+    default:
+      return { kind: 'error', reason: text };
+  }
 }

@@ -29,6 +29,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { deleteValue, dropSegments, appendSegment, setValue, type MessageBox } from './edit.js';
 import type { ScriptLoadOptions, ScriptResult, SenderMeta } from './script.js';
+import { scriptResultOf } from './protocol.js';
 
 /** Per-call state the bridge reads. */
 interface CallState {
@@ -198,20 +199,7 @@ export class ScriptSandbox {
       this.lastChanged = state.changed;
     }
     if (typeof r !== 'string' || r.length === 0) return { kind: 'error', reason: 'the script replaced the sandbox entry point' };
-    const tag = r.charAt(0);
-    const rest = r.slice(1);
-    switch (tag) {
-      case 'O':
-        return { kind: 'ok' };
-      case 'T':
-        return { kind: 'bool', value: true };
-      case 'F':
-        return { kind: 'bool', value: false };
-      case 'R':
-        return { kind: 'reject', reason: rest };
-      default:
-        return { kind: 'error', reason: rest };
-    }
+    return scriptResultOf(r.charAt(0), r.slice(1));
   }
 
   /**
