@@ -152,9 +152,9 @@ export const rows = {
 export const SENDER_SELECT = 'SELECT s.*, o.kind AS kind FROM sender s JOIN organisation o ON o.id = s.organisation_id';
 
 /**
- * Changes made by this process (any database): lets a {@link SenderDirectory} skip its per-turn
- * cache when a change was made in the same event-loop turn. Changes from other processes are
- * seen at the next turn through the database counter.
+ * Changes made by this process (any database): lets a {@link SenderDirectory} reload at once
+ * instead of waiting for its next look at the database counter (at most once per millisecond),
+ * which is how changes from other processes are seen.
  */
 export const localChanges = { count: 0 };
 
