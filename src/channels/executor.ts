@@ -39,6 +39,7 @@ import {
   PICKUP_OFFSET,
   SLOT,
   STATE,
+  monotonicMs,
   scriptResultOf,
   type PortRequest,
   type PortResponse,
@@ -105,10 +106,12 @@ interface Generation {
   readonly ctl: Int32Array;
   readonly table: Int32Array;
   readonly area: Uint8Array;
-  /** When the worker picked up the call it is on (`Date.now()`), 0 before the batch's first. */
+  /** When the worker picked up the call it is on ({@link monotonicMs}), 0 before the batch's first. */
   readonly pickup: Float64Array;
   readonly port: MessagePort;
   readonly startedAt: number;
+  /** How long it may take to start: the start limit plus each script's load limit (it loads them all first). */
+  readonly startLimitMs: number;
   seq: number;
   ready: boolean;
   /** Set when the worker exited or was stopped: the next call starts another. */
@@ -327,7 +330,14 @@ export class WorkerScriptExecutor implements ScriptExecutor {
     this.scheduled = false;
     if (this.inflight !== null || this.queue.length === 0) return;
     let g = this.gen;
-    if (g === null || g.gone) g = this.gen = this.spawn();
+    if (g === null || g.gone) {
+      const started = this.trySpawn();
+      if (typeof started === 'string') {
+        this.gen = null;
+        return this.failQueued(started);
+      }
+      g = this.gen = started;
+    }
     if (!g.ready) {
       const state = Atomics.load(g.ctl, SLOT.STATE);
       if (state === STATE.FAILED) {
@@ -335,10 +345,10 @@ export class WorkerScriptExecutor implements ScriptExecutor {
         return this.failQueued(decoder.decode(g.area.subarray(0, g.ctl[SLOT.FAIL_BYTES]!)));
       }
       if (state !== STATE.READY) {
-        const left = g.startedAt + this.startTimeoutMs - performance.now();
+        const left = g.startedAt + g.startLimitMs - performance.now();
         if (left <= 0) {
           this.stop(g, false);
-          return this.failQueued(`the script worker did not start within ${this.startTimeoutMs} ms`);
+          return this.failQueued(`the script worker did not start within ${Math.round(g.startLimitMs)} ms`);
         }
         // Wait for it without blocking the event loop (`waitAsync` does not keep the process
         // alive; the ref'd port does).
@@ -413,7 +423,7 @@ export class WorkerScriptExecutor implements ScriptExecutor {
     ctl[SLOT.COUNT] = calls.length;
     Atomics.store(ctl, SLOT.DONE, 0);
     g.pickup[0] = 0;
-    const b: Batch = { gen: g, seq: (g.seq = (g.seq + 1) | 0), calls, sentAt: Date.now(), settled: false };
+    const b: Batch = { gen: g, seq: (g.seq = (g.seq + 1) | 0), calls, sentAt: monotonicMs(), settled: false };
     this.inflight = b;
     this.counters.batches++;
     this.counters.calls += calls.length;
@@ -442,7 +452,7 @@ export class WorkerScriptExecutor implements ScriptExecutor {
       return -1;
     }
     const pickedUp = g.pickup[0]!;
-    const now = Date.now();
+    const now = monotonicMs();
     if (pickedUp === 0) {
       // Not picked up yet (the pickup time comes without a notify, which would cost a wake-up per
       // batch): look again when the first call's limit would be up, then every millisecond; a
@@ -452,7 +462,6 @@ export class WorkerScriptExecutor implements ScriptExecutor {
       if (waited <= limit) return limit - waited + 1;
       if (waited < Math.max(limit, PICKUP_LIMIT_MS)) return 1;
     } else {
-      // Date.now() has whole milliseconds: a call has overrun only when more than its limit went by.
       const left = pickedUp + b.calls[done]!.limitMs - now;
       if (left >= 0) return left + 1;
     }
@@ -485,7 +494,9 @@ export class WorkerScriptExecutor implements ScriptExecutor {
       const out = table[r + CALL.OUT_BYTES]!;
       if (out < 0) {
         const m = receiveMessageOnPort(g.port)?.message as PortResponse | undefined;
-        answers.push({ status, changed: m?.changed ?? false, text: m?.text ?? '', logs: m?.logs ?? '' });
+        // A missing answer must not pass the message on unchanged as if the script had said O.
+        if (m === undefined) answers.push({ status: 'E', changed: false, text: 'the script worker\'s answer did not arrive', logs: '' });
+        else answers.push({ status, changed: m.changed, text: m.text, logs: m.logs });
         continue;
       }
       const n = out & ~CHANGED_FLAG;
@@ -537,7 +548,14 @@ export class WorkerScriptExecutor implements ScriptExecutor {
   /** The ready worker, started (and waited for, in this thread) when there is none; a string when it cannot start. */
   private readySync(): Generation | string {
     let g = this.gen;
-    if (g === null || g.gone) g = this.gen = this.spawn();
+    if (g === null || g.gone) {
+      const started = this.trySpawn();
+      if (typeof started === 'string') {
+        this.gen = null;
+        return started;
+      }
+      g = this.gen = started;
+    }
     if (g.ready) return g;
     for (;;) {
       const state = Atomics.load(g.ctl, SLOT.STATE);
@@ -549,10 +567,10 @@ export class WorkerScriptExecutor implements ScriptExecutor {
         this.stop(g, false);
         return decoder.decode(g.area.subarray(0, g.ctl[SLOT.FAIL_BYTES]!));
       }
-      const left = g.startedAt + this.startTimeoutMs - performance.now();
+      const left = g.startedAt + g.startLimitMs - performance.now();
       if (left <= 0) {
         this.stop(g, false);
-        return `the script worker did not start within ${this.startTimeoutMs} ms`;
+        return `the script worker did not start within ${Math.round(g.startLimitMs)} ms`;
       }
       Atomics.wait(g.ctl, SLOT.STATE, STATE.STARTING, left);
     }
@@ -580,6 +598,7 @@ export class WorkerScriptExecutor implements ScriptExecutor {
       pickup: new Float64Array(sab, PICKUP_OFFSET, 1),
       port: port1,
       startedAt: performance.now(),
+      startLimitMs: data.scripts.reduce((ms, spec) => ms + Math.max(spec.options.timeoutMs, LOAD_TIMEOUT_MS), this.startTimeoutMs),
       seq: 0,
       ready: false,
       gone: false,
@@ -605,6 +624,16 @@ export class WorkerScriptExecutor implements ScriptExecutor {
     return g;
   }
 
+  /** {@link spawn}, or why a worker could not be started (a thread or a shared buffer refused). */
+  private trySpawn(): Generation | string {
+    try {
+      return this.spawn();
+    } catch (e) {
+      this.logger.warn('channel script worker could not start', { reason: errorMessage(e) });
+      return `the script worker could not start: ${errorMessage(e)}`;
+    }
+  }
+
   /** Stop a worker that overran (or failed to start); the next call starts another. */
   private stop(g: Generation, forTime = true): void {
     if (!g.gone) {
@@ -615,7 +644,9 @@ export class WorkerScriptExecutor implements ScriptExecutor {
     if (this.gen === g) {
       // Start the replacement now: it boots on its own thread while the engine answers this
       // message, so the next call waits less (or not at all).
-      this.gen = forTime ? this.spawn() : null;
+      const next = forTime ? this.trySpawn() : null;
+      // A replacement that cannot start now is tried again by the next call (which then fails with the reason).
+      this.gen = typeof next === 'string' ? null : next;
     }
   }
 }

@@ -132,3 +132,16 @@ export function scriptResultOf(tag: string, text: string): ScriptResult {
       return { kind: 'error', reason: text };
   }
 }
+
+/**
+ * Milliseconds on a clock both threads share that never steps (libuv's monotonic clock, one per
+ * process): time limits compare the worker's pickup time with the engine's now, and a wall clock
+ * set back (NTP on a VM) would let a looping call run on, one set forward would time every call out.
+ */
+export function monotonicMs(): number {
+  const [s, ns] = process.hrtime();
+  return s * 1e3 + ns / 1e6;
+}
+
+/** The shortest time limit of a module's top-level code: loading compiles and runs it once, on a busy machine too. */
+export const LOAD_TIMEOUT_MS = 1000;

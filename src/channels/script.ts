@@ -45,8 +45,7 @@ export interface ScriptLoadOptions {
   timeoutMs: number;
 }
 
-/** The shortest time limit of a module's top-level code: loading compiles and runs it once, on a busy machine too. */
-export const LOAD_TIMEOUT_MS = 1000;
+export { LOAD_TIMEOUT_MS } from './protocol.js';
 
 /** One loaded script step, ready to run on messages. */
 export interface LoadedScript {

@@ -12,7 +12,7 @@ import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { Hl7Message as Hl7MessageType } from '../hl7/index.js';
 import type { Logger } from '../log.js';
 import type { MessageBox } from './edit.js';
-import { AREA_OFFSET, CALL, CALL_SLOTS, CHANGED_FLAG, HEADER_BYTES, MAX_CALLS, OP, PICKUP_OFFSET, SLOT, STATE, type PortRequest, type PortResponse, type ScriptSpec, type WorkerData } from './protocol.js';
+import { AREA_OFFSET, CALL, CALL_SLOTS, CHANGED_FLAG, HEADER_BYTES, LOAD_TIMEOUT_MS, MAX_CALLS, OP, PICKUP_OFFSET, SLOT, STATE, monotonicMs, type PortRequest, type PortResponse, type ScriptSpec, type WorkerData } from './protocol.js';
 import type { ScriptSandbox as ScriptSandboxType } from './sandbox.js';
 import type { SenderMeta } from './script.js';
 
@@ -50,7 +50,9 @@ const scripts = new Map<number, ScriptSandboxType | string>();
 
 function load(spec: ScriptSpec): string | null {
   try {
-    scripts.set(spec.id, ScriptSandbox.load(spec.code, spec.options));
+    // The same limit as the engine gives a load: a restarted worker loads every live script again
+    // before it is ready, and one that now loops must not keep it from starting.
+    scripts.set(spec.id, ScriptSandbox.load(spec.code, spec.options, Math.max(spec.options.timeoutMs, LOAD_TIMEOUT_MS)));
     return null;
   } catch (e) {
     return e instanceof Error ? e.message : String(e);
@@ -189,7 +191,7 @@ for (;;) {
     off += senderBytes + textBytes;
   }
   out = 0;
-  pickup[0] = Date.now();
+  pickup[0] = monotonicMs();
   for (let i = 0; i < n; i++) {
     row = i * CALL_SLOTS;
     wantLogs = table[row + CALL.LOGS] === 1;
@@ -203,7 +205,7 @@ for (;;) {
       answer('E', false, `the script worker failed: ${e instanceof Error ? e.message : String(e)}`);
     }
     // The next call's pickup time before DONE (see PICKUP_OFFSET).
-    pickup[0] = Date.now();
+    pickup[0] = monotonicMs();
     Atomics.store(ctl, SLOT.DONE, i + 1);
   }
   Atomics.store(ctl, SLOT.RES, seq);

@@ -234,10 +234,15 @@ export class Ingestor {
     };
     // The usual case (one message, nothing before it) with the fewest promises: this runs per
     // scripted message on the live path.
-    const turn: Promise<void> =
+    const turn: Promise<void> = (
       before === undefined && prepared.length === 1
         ? (prepared[0] as Promise<Prepared>).then((p) => run([p]), fail)
-        : (before ?? Promise.resolve()).then(() => Promise.all(prepared)).then(run, fail);
+        : (before ?? Promise.resolve()).then(() => Promise.all(prepared)).then(run, fail)
+    ).catch((e: unknown) => {
+      // commit() and done() do not throw; if one did, the connection's later frames must still go on.
+      last();
+      this.logger.error('ingest failed unexpectedly after the commit', { code: 'INTERNAL', reason: errorMessage(e) });
+    });
     this.waiting.set(key, turn);
   }
 
@@ -341,9 +346,22 @@ export class Ingestor {
       const plan = planChannels(this.channels, msg, { interface: meta.interface, senderId: verdict.sender.id, organisationId: verdict.acting.organisationId }, meta.reprocess?.channel);
       // A channel with a script: the entry is made when its answer comes (the frame waits in its
       // connection's turn, see submitFrame).
-      return plan instanceof Promise ? plan.then((p) => this.planned(frame, null, verdict, p)) : this.planned(frame, null, verdict, plan);
+      return plan instanceof Promise ? plan.then((p) => this.plannedLater(frame, verdict, p)) : this.planned(frame, null, verdict, plan);
     }
     return this.planned(frame, problem, verdict, null);
+  }
+
+  /**
+   * {@link planned} for a plan that came later (a script answered): a bug there still gives this
+   * message a journal row and its own AE, as on the synchronous path, instead of failing the frame.
+   */
+  private plannedLater(frame: ParsedFrame, verdict: GateVerdict, plan: ChannelPlan): Prepared {
+    try {
+      return this.planned(frame, null, verdict, plan);
+    } catch (e) {
+      this.logger.error('ingest failed unexpectedly', { code: 'INTERNAL', reason: errorMessage(e) });
+      return this.errorEntry(frame.raw, frame.meta, frame.receivedAt, e);
+    }
   }
 
   /** The entry of a parsed message, with the gate's verdict and the channels' plan (null: no channels ran). */

@@ -156,3 +156,15 @@ test('a loaded script and calls waiting in this thread share the worker with que
   t.is(pid9(now), 'call 3');
   t.deepEqual((await pending).map(pid9), ['call 1', 'call 2']);
 });
+
+test('a restarted worker may take the start limit plus every script load limit: slow top levels do not keep it from starting', (t) => {
+  // Four scripts whose top level takes about 300 ms: 1.2 s to load them all again, more than the
+  // start limit alone. Before, every call after the restart failed with "did not start".
+  const x = executor(t, { startTimeoutMs: 1000 });
+  const slow = `const until = Date.now() + 300; while (Date.now() < until) {}\nexport default function (msg) { msg.set('PID-8', 'ok'); }`;
+  const channels = load(t, x, { a: LOOPS_ON_LOOP, s1: slow, s2: slow, s3: slow, s4: slow }, 100);
+  t.like(runChannel(channels[0]!, ADT.replace('DOE^', 'LOOP^'), { sender: MLLP }), { result: 'error', code: 'CHANNEL_SCRIPT_TIMEOUT' });
+  const out = runChannel(channels[1]!, ADT, { sender: MLLP });
+  t.is(out.result === 'pass' ? out.message.get('PID-8') : `${out.result}: ${'reason' in out ? out.reason : ''}`, 'ok');
+  t.like(x.stats(), { started: 2, stoppedForTime: 1 });
+});
