@@ -168,3 +168,21 @@ test('a restarted worker may take the start limit plus every script load limit: 
   t.is(out.result === 'pass' ? out.message.get('PID-8') : `${out.result}: ${'reason' in out ? out.reason : ''}`, 'ok');
   t.like(x.stats(), { started: 2, stoppedForTime: 1 });
 });
+
+test('live answers in one batch mixed between the shared buffer and the port keep their order and text', async (t) => {
+  const x = executor(t, { bufferBytes: 2048 });
+  const [c] = load(t, x, { tag: `export default function (msg) { msg.set('NTE-3', msg.get('NTE-3') + '!', { create: true }); }` });
+  const big = 'é'.repeat(3000);
+  const notes = ['a', 'b', big, 'c', 'd', big, 'e'];
+  const before = x.stats();
+  const outs = await Promise.all(notes.map((n) => runChannelLive(c!, ADT + `NTE|1||${n}\r`, { sender: MLLP })));
+  t.deepEqual(
+    outs.map((o) => (o.result === 'pass' ? o.message.get('NTE-3') : o.result)),
+    notes.map((n) => n + '!'),
+  );
+  const after = x.stats();
+  t.is(after.calls - before.calls, notes.length);
+  // A large request starts a batch of its own (it goes through the port), so small answers (in the
+  // buffer) follow a large one (through the port) in the same batch.
+  t.true(after.batches - before.batches >= 2 && after.batches - before.batches <= 4, `${after.batches - before.batches} batches`);
+});
