@@ -24,6 +24,7 @@ export {
   type StepType,
 } from './schema.js';
 export { compileChannels, formatIssue, loadChannels, validateChannels, type Channel, type ChannelIssue, type ChannelLoad, type ChannelLoadOptions } from './load.js';
+export { channelJsonSchema } from './json-schema.js';
 export { InlineScriptExecutor, WorkerScriptExecutor, closeDefaultScriptExecutor, defaultScriptExecutor, type WorkerExecutorStats, type WorkerScriptExecutorOptions } from './executor.js';
 export { compileTypePatterns, route, routingType, sourceMatches, typePatternProblem } from './route.js';
 export { ackModeFor, runChannel, runChannelLive, type ChannelOutcome, type RunContext } from './run.js';

@@ -5,7 +5,7 @@
  * every problem (or failed case) on its own line.
  */
 import type { CommandModule } from 'yargs';
-import { Outbox, compileChannels, formatIssue, runChannelTests } from '../channels/index.js';
+import { Outbox, channelJsonSchema, compileChannels, formatIssue, runChannelTests } from '../channels/index.js';
 import { openDatabase, printTable, type CliIO } from './common.js';
 import { existsSync } from 'node:fs';
 import { databasePath } from '../engine/engine.js';
@@ -149,7 +149,16 @@ export function channelsCommand(run: Run, io: CliIO): CommandModule {
           (y2) => y2.positional('dir', DIR),
           (a) => void run(() => runTestChannels(String(a.dir), io)),
         )
-        .demandCommand(1, 'channels needs a subcommand: validate, list or test')
+        .command(
+          'schema',
+          'print the channel file format as a JSON Schema, for editors (YAML: # yaml-language-server: $schema=FILE)',
+          (y2) => y2,
+          () => void run(() => {
+            io.stdout.write(`${JSON.stringify(channelJsonSchema(), null, 2)}\n`);
+            return 0;
+          }),
+        )
+        .demandCommand(1, 'channels needs a subcommand: validate, list, test or schema')
         .strict(),
     handler: () => {},
   };
