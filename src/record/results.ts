@@ -166,7 +166,7 @@ function at(segment: string, occurrence: number, field: number, component?: numb
   return component === undefined ? { segment, occurrence, field } : { segment, occurrence, field, component };
 }
 
-/** {@link coded} for a parsed field path. */
+/** A CE/CWE field (first repetition) of one segment occurrence as a {@link CodedValue}; null when component 1 is empty. */
 function codedAt(message: Hl7Message, segment: string, occurrence: number, field: number): CodedValue | null {
   const code = text(message, at(segment, occurrence, field, 1));
   if (code === null) return null;
@@ -190,13 +190,6 @@ export function timestamp(message: Hl7Message, path: string | Hl7Path, where: st
 
 /** The last timestamp {@link timestamp} converted (text as sent, ISO 8601). */
 let lastStamp = { text: '', iso: '' };
-
-/** A CE/CWE field (first repetition) as a {@link CodedValue}; null when component 1 is empty. */
-export function coded(message: Hl7Message, path: string): CodedValue | null {
-  const code = text(message, `${path}.1`);
-  if (code === null) return null;
-  return { code, display: text(message, `${path}.2`), system: text(message, `${path}.3`) };
-}
 
 /** Every repetition of a text field (unescaped, `\.br\` already a line feed), joined by `\n`. */
 export function textValue(message: Hl7Message, path: string | Hl7Path): string {
@@ -510,7 +503,7 @@ export function extractReports(message: Hl7Message): PlannedReport[] {
       payload: {
         fillerOrderNumber: filler,
         placerOrderNumber: (g.orc === undefined ? null : text(message, `ORC[${g.orc}]-2.1`)) ?? text(message, obr('2.1')),
-        code: coded(message, obr(4)),
+        code: codedAt(message, 'OBR', g.index, 4),
         observedAt: obrTime,
         statusChangedAt,
         resultStatus,

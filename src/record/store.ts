@@ -420,9 +420,8 @@ export class SqliteRecordStore implements ItemStore {
     return r === null ? undefined : itemOf(r);
   }
 
-  /** The current row of an item (remembered, or read and remembered), null when there is none. */
-  private itemRow(patientId: string, kind: ItemKind, organisationId: string, key: string): ItemRow | null {
-    const rk = readKey(patientId, kind, organisationId, key);
+  /** The current row of an item (remembered, or read and remembered), null when there is none. `rk` is its {@link readKey}. */
+  private itemRow(patientId: string, kind: ItemKind, organisationId: string, key: string, rk = readKey(patientId, kind, organisationId, key)): ItemRow | null {
     const known = this.items.get(rk);
     if (known !== undefined) return known;
     const r = (this.q('SELECT * FROM record_item WHERE patient_id = ? AND kind = ? AND organisation_id = ? AND key = ?').get(patientId, kind, organisationId, key) as ItemRow | undefined) ?? null;
@@ -612,8 +611,8 @@ export class SqliteRecordStore implements ItemStore {
     const effectiveAt = write.effectiveAt ?? null;
     const deleted = write.deleted === true ? 1 : 0;
     const org = provenance.organisationId;
-    const current = this.itemRow(write.patientId, write.kind, org, write.key);
     const rk = readKey(write.patientId, write.kind, org, write.key);
+    const current = this.itemRow(write.patientId, write.kind, org, write.key, rk);
     if (current === null) {
       const info = this.q(
         `INSERT INTO record_item (patient_id, kind, organisation_id, key, parent_key, label, version, deleted, effective_at,
