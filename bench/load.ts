@@ -134,6 +134,8 @@ function buildResult(o: Options, target: string, pid: number | undefined, warm: 
           cpu_ms: r3(after.cpuMs - before.cpuMs),
           cpu_us_per_msg: m.ok ? r3(((after.cpuMs - before.cpuMs) * 1000) / m.ok) : null,
           cpu_util: r3((after.cpuMs - before.cpuMs) / 1000 / m.wallS),
+          main_thread_cpu_us_per_msg: m.ok ? r3(((after.mainCpuMs - before.mainCpuMs) * 1000) / m.ok) : null,
+          main_thread_util: r3((after.mainCpuMs - before.mainCpuMs) / 1000 / m.wallS),
           rss_mb: r3(after.rssKb / 1024),
           peak_rss_mb: r3(after.hwmKb / 1024),
         }
@@ -187,6 +189,7 @@ function printTable(r: ReturnType<typeof buildResult>): void {
   rows.push(['client CPU', `${r.client_cpu_us_per_msg} µs/msg`]);
   if (r.server && 'cpu_us_per_msg' in r.server) {
     rows.push(['server CPU', `${r.server.cpu_us_per_msg} µs/msg (${r.server.cpu_util} cores busy), pid ${r.server.pid}`]);
+    rows.push(['main thread', `${r.server.main_thread_cpu_us_per_msg} µs/msg (${r.server.main_thread_util} busy)`]);
     rows.push(['server RSS', `${r.server.rss_mb} MB now, ${r.server.peak_rss_mb} MB peak (VmHWM)`]);
   } else if (r.server) {
     rows.push(['server', `pid ${r.server.pid} ${r.server.alive_after ? 'alive' : 'not readable after the run'}`]);

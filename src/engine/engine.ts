@@ -124,6 +124,7 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     duplicateWindowMs: config.journal.duplicateWindowMs,
     maxBatchMessages: config.journal.maxBatchMessages,
     logger,
+    backgroundCheckpoints: true,
   });
   let senders: SenderWiring;
   let ingestor: Ingestor;

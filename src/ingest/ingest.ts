@@ -488,8 +488,9 @@ export class Ingestor {
       }
       const f = failure as { status: 'rejected' | 'error'; error: Hl7Error } | null;
       if (f) return this.override(f.status, f.error, request, plan.enhanced);
-      // Wake the deliveries once this group has committed (they read the outbox outside it).
-      if (queued.length > 0 && this.onQueued) setImmediate(() => queued.forEach((d) => this.onQueued!(d)));
+      // Wake the deliveries once this group is on disk (they read the outbox outside it, and
+      // nothing goes downstream before the message that caused it is durable).
+      if (queued.length > 0 && this.onQueued) this.journal.whenDurable(() => queued.forEach((d) => this.onQueued!(d)));
       return undefined;
     };
   }

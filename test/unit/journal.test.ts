@@ -2,7 +2,9 @@
 /** The journal on a real SQLite file: group commit, durability before callbacks, duplicates. */
 import test from 'ava';
 import Database from 'better-sqlite3';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
+import { Checkpointer } from '../../src/journal/checkpointer.js';
 import { Journal, RAW_PART_BYTES, type CommitResult, type JournalEntry } from '../../src/journal/journal.js';
 import { tempDir } from '../helpers/engine.js';
 
@@ -129,4 +131,178 @@ test('a large frame is stored in parts and read back byte for byte', async (t) =
   t.is(row.rawSize, big.length);
   t.true(row.raw.equals(big));
   t.true(j.list()[0]!.raw.equals(big));
+});
+
+/** A WAL sync the test completes by hand: each call waits in the returned list until called back. */
+function manualSync(j: Journal) {
+  const calls: Array<(err: Error | null) => void> = [];
+  j.walSync = (_fd, cb) => {
+    calls.push(cb);
+  };
+  return calls;
+}
+
+/** Four rows in one turn: a group larger than the ones that sync inline. */
+const group = (j: Journal, id: string, over: Partial<JournalEntry> = {}): Promise<CommitResult[]> =>
+  Promise.all([1, 2, 3, 4].map((n) => submit(j, entry(`${id}.${n}`, over))));
+
+const turn = () => new Promise((r) => setImmediate(r));
+
+test('callers are answered only after the WAL sync that follows their commit; groups committed meanwhile share the next sync', async (t) => {
+  const file = join(tempDir(t), 'j.db');
+  const j = Journal.open({ file });
+  t.teardown(() => j.close());
+  const calls = manualSync(j);
+  const answered: string[] = [];
+  const track = (id: string, n = 4) =>
+    Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        new Promise<void>((resolve, reject) =>
+          j.submit(entry(`${id}.${i}`), (err) => {
+            answered.push(id);
+            if (err) reject(err);
+            else resolve();
+          }),
+        ),
+      ),
+    );
+  const first = track('S1');
+  await turn();
+  t.is(j.stats.commits, 1, 'the group is committed');
+  t.is(calls.length, 1, 'and its sync started');
+  t.deepEqual(answered, [], 'nobody is answered before the sync returns');
+  // Two more groups commit while the first sync runs (the second is small: it waits all the same).
+  const second = track('S2');
+  await turn();
+  const third = track('S3', 1);
+  await turn();
+  t.is(j.stats.commits, 3);
+  t.is(calls.length, 1, 'one sync at a time');
+  t.is(j.database.pragma('synchronous', { simple: true }), 2, 'other writers on the connection keep synchronous=FULL');
+  calls[0]!(null);
+  await first;
+  t.deepEqual(answered, ['S1', 'S1', 'S1', 'S1']);
+  t.is(calls.length, 2, 'the groups that waited get the next sync');
+  calls[1]!(null);
+  await Promise.all([second, third]);
+  t.deepEqual(answered, ['S1', 'S1', 'S1', 'S1', 'S2', 'S2', 'S2', 'S2', 'S3'], 'in commit order');
+});
+
+test('a small group with no sync running commits with its fsync inline', async (t) => {
+  const j = Journal.open({ file: join(tempDir(t), 'j.db') });
+  t.teardown(() => j.close());
+  const calls = manualSync(j);
+  const r = await submit(j, entry('ONE'));
+  t.is(r.status, 'accepted');
+  t.is(calls.length, 0, 'answered without the thread-pool sync');
+});
+
+test('a failed WAL sync answers its group with JOURNAL_WRITE_FAILED and refuses every later group without writing it', async (t) => {
+  const file = join(tempDir(t), 'j.db');
+  const j = Journal.open({ file });
+  t.teardown(() => j.close());
+  const calls = manualSync(j);
+  const first = group(j, 'F1');
+  await turn();
+  calls[0]!(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+  const e1 = await t.throwsAsync(first);
+  t.is((e1 as { code?: string }).code, 'JOURNAL_WRITE_FAILED');
+  t.regex(e1!.message, /EIO/);
+  const e2 = await t.throwsAsync(submit(j, entry('F2')));
+  t.is((e2 as { code?: string }).code, 'JOURNAL_WRITE_FAILED');
+  t.regex(e2!.message, /restart the engine/);
+  t.is(calls.length, 1, 'no further sync was tried');
+  t.is((j.database.prepare('SELECT count(*) AS n FROM message').get() as { n: number }).n, 4, 'F2 was not written');
+});
+
+test('whenDurable runs after the group is on disk, and not at all for a group that rolled back', async (t) => {
+  const file = join(tempDir(t), 'j.db');
+  const j = Journal.open({ file });
+  t.teardown(() => j.close());
+  const calls = manualSync(j);
+  const ran: string[] = [];
+  const ok = group(j, 'W1', { apply: () => j.whenDurable(() => ran.push('W1')) });
+  await turn();
+  t.deepEqual(ran, [], 'not before the sync');
+  calls[0]!(null);
+  await ok;
+  t.is(ran.length, 4);
+  j.faultInjector = () => {
+    throw new Error('disk full');
+  };
+  await t.throwsAsync(group(j, 'W2', { apply: () => j.whenDurable(() => ran.push('W2')) }));
+  j.faultInjector = null;
+  await turn();
+  t.is(ran.length, 4, 'the rolled-back group queued nothing');
+});
+
+test('close() answers the groups still waiting for their sync', async (t) => {
+  const file = join(tempDir(t), 'j.db');
+  const j = Journal.open({ file });
+  const calls = manualSync(j);
+  const pending = group(j, 'C1');
+  await turn();
+  const late = group(j, 'C2'); // committed by close()'s flush
+  j.close();
+  const answers = (await Promise.all([pending, late])).flat();
+  t.true(answers.every((a) => a.status === 'accepted'));
+  calls[0]!(null); // the sync that was running returns after close: nothing is answered twice
+  const again = new Database(file, { readonly: true });
+  t.teardown(() => again.close());
+  t.is((again.prepare('SELECT count(*) AS n FROM message').get() as { n: number }).n, 8);
+});
+
+test('background checkpoints copy the WAL into the database file while commits never checkpoint', async (t) => {
+  const file = join(tempDir(t), 'j.db');
+  const j = Journal.open({ file, backgroundCheckpoints: true });
+  t.teardown(() => j.close());
+  t.is(j.database.pragma('wal_autocheckpoint', { simple: true }), 0, 'the commits leave checkpoints to the worker');
+  const before = statSync(file).size;
+  const big = Buffer.alloc(8 * 1024, 0x41);
+  for (let g = 0; g < 20; g++) await Promise.all(Array.from({ length: 10 }, (_, i) => submit(j, entry(`K${g}-${i}`, { raw: big }))));
+  // ~1.6 MB of rows: the worker's rounds (every 20 ms) copy them into the main file.
+  const deadline = Date.now() + 10_000;
+  while (statSync(file).size < before + 1_500_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.true(statSync(file).size >= before + 1_500_000, `database file ${statSync(file).size} bytes`);
+});
+
+test('a checkpoint worker that cannot start is reported', async (t) => {
+  const cp = new Checkpointer({ file: join(tempDir(t), 'missing.db') });
+  const deadline = Date.now() + 10_000;
+  while (!cp.failed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  t.true(cp.failed, 'the journal then gives checkpoints back to SQLite');
+  await cp.stop();
+});
+
+test('the checkpointer asks for a restart once the log is past its bound', async (t) => {
+  const file = join(tempDir(t), 'w.db');
+  const db = new Database(file);
+  t.teardown(() => db.close());
+  db.pragma('journal_mode = WAL');
+  db.pragma('wal_autocheckpoint = 0');
+  db.exec('CREATE TABLE t (b BLOB)');
+  const cp = new Checkpointer({ file, restartFrames: 50, intervalMs: 5 });
+  t.teardown(() => cp.stop());
+  const ins = db.prepare('INSERT INTO t VALUES (?)');
+  for (let i = 0; i < 100; i++) ins.run(Buffer.alloc(4096, i));
+  const deadline = Date.now() + 10_000;
+  while (!cp.restartDue && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  t.true(cp.restartDue);
+  db.pragma('wal_checkpoint(RESTART)');
+  cp.restarted();
+  t.false(cp.restartDue);
+  ins.run(Buffer.alloc(10));
+  const frames = (db.pragma('wal_checkpoint(PASSIVE)') as Array<{ log: number }>)[0]!.log;
+  t.true(frames < 10, `the next write starts the log again (${frames} frames)`);
+});
+
+test('under a steady feed the engine journal keeps its log bounded', async (t) => {
+  const file = join(tempDir(t), 'j.db');
+  const j = Journal.open({ file, backgroundCheckpoints: true });
+  t.teardown(() => j.close());
+  const big = Buffer.alloc(16 * 1024, 0x42);
+  // 48 MB of rows, three times the 16 MiB bound, in groups of 10 without a pause.
+  for (let g = 0; g < 300; g++) await Promise.all(Array.from({ length: 10 }, (_, i) => submit(j, entry(`L${g}-${i}`, { raw: big }))));
+  const wal = statSync(`${file}-wal`).size;
+  t.true(wal < 32 * 1024 * 1024, `write-ahead log ${wal} bytes`);
 });
