@@ -514,6 +514,32 @@ export class Hl7Message {
   }
 
   /**
+   * Every repetition of a field split into its components, raw (escaped; split a component at the
+   * subcomponent separator before unescaping it): `PID-3` → `[['123', '', '', 'MRN'], …]`. One split
+   * of the field where reading several components through {@link getAll} would split it once per
+   * component. Only the segment, occurrence and field of the path count. `[]` when the segment or
+   * field is absent or the field is empty.
+   *
+   * @throws Hl7Error HL7_BAD_PATH for a malformed path
+   */
+  componentsOf(path: string | Hl7Path): string[][] {
+    const p = typeof path === 'string' ? parsePath(path) : path;
+    if (p.segment === 'MSH' && p.field <= 2) {
+      const v = this.rawValue({ segment: 'MSH', occurrence: 1, field: p.field });
+      return v === undefined ? [] : [[v]];
+    }
+    const k = this.segmentIndex(p.segment, p.occurrence);
+    if (k < 0) return [];
+    const field = this.fieldsOf(k)[Hl7Message.fieldIndex(p)];
+    if (field === undefined || field === '') return [];
+    const d = this.delimiters;
+    const reps = field.split(d.repetition);
+    const out: string[][] = new Array(reps.length);
+    for (let i = 0; i < reps.length; i++) out[i] = (reps[i] as string).split(d.component);
+    return out;
+  }
+
+  /**
    * Write one value by path. The value is escaped unless `{ raw: true }`; missing fields,
    * repetitions, components and subcomponents are created (padded with empty ones). Only the
    * touched segment is rebuilt by `toString()`.

@@ -12,7 +12,7 @@
  * clinicians), because encounters depend on appointments and not the other way round.
  */
 import type { ErrorCode } from '../errors.js';
-import { Hl7Error, Hl7ErrorCode, type Hl7Location, type Hl7Message, parseHl7Timestamp, parsePath } from '../hl7/index.js';
+import { type Delimiters, Hl7Error, Hl7ErrorCode, type Hl7Location, type Hl7Message, parseHl7Timestamp, parsePath, unescapeValue } from '../hl7/index.js';
 import type { HandlerContext, HandlerResult, MessageHandler, PutResult, RecordItem } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -41,12 +41,30 @@ export function locationOf(path: string): Hl7Location {
  * @internal shared with encounters.ts
  */
 export function sentText(msg: Hl7Message, path: string): string | null | undefined {
-  const v = msg.get(path);
+  return sentValue(msg.get(path));
+}
+
+/** {@link sentText} of a value already read (unescaped), or undefined when absent. */
+function sentValue(v: string | undefined): string | null | undefined {
   if (v === undefined) return undefined;
   const t = v.trim();
   if (t === '') return undefined;
   if (t === '""') return null;
   return t;
+}
+
+/**
+ * Component `n` (0-based) of a raw repetition from `componentsOf`, its first subcomponent when
+ * `sub` is set, unescaped and trimmed; `''` when absent.
+ */
+function piece(components: readonly string[], n: number, d: Delimiters, sub = false): string {
+  let v = components[n];
+  if (v === undefined || v === '') return '';
+  if (sub) {
+    const i = v.indexOf(d.subcomponent);
+    if (i >= 0) v = v.slice(0, i);
+  }
+  return unescapeValue(v, d).trim();
 }
 
 /**
@@ -95,17 +113,14 @@ export function sentClinicians(msg: Hl7Message, path: string): Clinician[] | und
   const whole = sentText(msg, path);
   if (whole === undefined) return undefined;
   if (whole === null) return [];
-  const part = (c: string): string[] => msg.getAll(`${path}.${c}`).map((v) => v.trim());
-  const ids = part('1');
-  const families = part('2.1');
-  const givens = part('3');
-  const prefixes = part('6');
+  // The field split once: XCN.1 id, XCN.2.1 family name, XCN.3 given name, XCN.6 prefix.
+  const d = msg.delimiters;
   const out: Clinician[] = [];
-  for (let i = 0; i < ids.length; i++) {
-    const id = ids[i] || null;
-    const family = families[i] || null;
-    const given = givens[i] || null;
-    const prefix = prefixes[i] || null;
+  for (const c of msg.componentsOf(path)) {
+    const id = piece(c, 0, d) || null;
+    const family = piece(c, 1, d, true) || null;
+    const given = piece(c, 2, d) || null;
+    const prefix = piece(c, 5, d) || null;
     if (id === null && family === null && given === null) continue;
     const name = [prefix, given, family].filter((x) => x !== null).join(' ');
     out.push({ id, family, given, prefix, display: family !== null || given !== null ? name : (id ?? '') });
@@ -123,10 +138,13 @@ export function sentClinicians(msg: Hl7Message, path: string): Clinician[] | und
 export function sentLocation(msg: Hl7Message, path: string): string | null | undefined {
   const whole = sentText(msg, path);
   if (whole === undefined || whole === null) return whole;
-  const description = sentText(msg, `${path}.9`);
+  // The first repetition split once (it is there: `whole` is).
+  const c = msg.componentsOf(path)[0] ?? [];
+  const d = msg.delimiters;
+  const description = sentValue(piece(c, 8, d));
   if (typeof description === 'string') return description;
-  const parts = ['1', '2', '3'].map((c) => sentText(msg, `${path}.${c}`)).filter((v): v is string => typeof v === 'string');
-  const facility = sentText(msg, `${path}.4.1`);
+  const parts = [0, 1, 2].map((n) => sentValue(piece(c, n, d))).filter((v): v is string => typeof v === 'string');
+  const facility = sentValue(piece(c, 3, d, true));
   const base = parts.join(' ');
   if (typeof facility === 'string') return base === '' ? facility : `${base} (${facility})`;
   return base === '' ? undefined : base;

@@ -6,7 +6,7 @@
  * Only components 1, 4 and 5 are read, and an identifier's position does not matter. Pairs the
  * record does not know are ignored (domain §1 "Patient identification and matching").
  */
-import { Hl7Error, Hl7ErrorCode, type Hl7Location, type Hl7Message } from '../hl7/index.js';
+import { Hl7Error, Hl7ErrorCode, type Hl7Location, type Hl7Message, unescapeValue } from '../hl7/index.js';
 import type { IdentifierKind, LocalIdType } from './store.js';
 
 /** FHIR identifier system of NHS numbers. */
@@ -57,6 +57,7 @@ export function nhsNumberProblem(value: string): string | undefined {
 
 /** Split a type code into the code and an appended NHS number status: `NH{status:01}` → `{ code: 'NH', status: '01' }`. */
 export function parseTypeCode(typeCode: string): { code: string; status: string | null } {
+  if (!typeCode.endsWith('}')) return { code: typeCode, status: null };
   const m = /^(.*?)\{status:([^}]*)\}$/.exec(typeCode);
   return m === null ? { code: typeCode, status: null } : { code: m[1]!, status: m[2]! };
 }
@@ -99,15 +100,18 @@ export function readIdentifiers(
   const fields = options.fields ?? [2, 3];
   const seg = occurrence > 1 ? `${segment}[${occurrence}]` : segment;
   const out: MessageIdentifier[] = [];
+  const d = message.delimiters;
   for (const field of fields) {
-    const ids = message.getAll(`${seg}-${field}.1`);
-    const authorities = message.getAll(`${seg}-${field}.4.1`);
-    const types = message.getAll(`${seg}-${field}.5`);
-    for (let i = 0; i < ids.length; i++) {
-      const value = ids[i]!.trim();
+    // The field split once: CX.1 id, CX.4.1 assigning authority, CX.5 type code.
+    const reps = message.componentsOf({ segment, occurrence, field });
+    for (let i = 0; i < reps.length; i++) {
+      const c = reps[i]!;
+      const value = unescapeValue(c[0] ?? '', d).trim();
       if (value === '' || value === '""') continue;
-      const authority = authorities[i] ?? '';
-      const { code, status } = parseTypeCode(types[i] ?? '');
+      const aa = c[3] ?? '';
+      const sub = aa.indexOf(d.subcomponent);
+      const authority = unescapeValue(sub < 0 ? aa : aa.slice(0, sub), d);
+      const { code, status } = parseTypeCode(unescapeValue(c[4] ?? '', d));
       const location: Hl7Location = { segment, sequence: occurrence, field, repetition: i + 1, component: 1 };
       if (authority === 'NHS' && code === 'NH') {
         const problem = nhsNumberProblem(value);

@@ -338,3 +338,20 @@ test('withoutSegments: every occurrence goes, terminators and changed segments s
   t.is(m.countSegments('DG1'), 2, 'the original keeps its segments');
   t.is(m.withoutSegments('ZZZ'), m, 'nothing to drop: the same message');
 });
+
+test('componentsOf: each repetition split into raw components, in line with getAll', (t) => {
+  const m = Hl7Message.parse(seg(MSH, 'PID|1||111^^^A\\T\\B&1.2&ISO^MR~222^^^NHS^NH{status:01}||DOE^JO', 'PV1|1|I||||||'));
+  const reps = m.componentsOf('PID-3');
+  t.deepEqual(reps, [
+    ['111', '', '', 'A\\T\\B&1.2&ISO', 'MR'],
+    ['222', '', '', 'NHS', 'NH{status:01}'],
+  ]);
+  // The same values as one getAll per component (which unescapes after splitting).
+  t.deepEqual(reps.map((c) => c[0]), m.getAll('PID-3.1'));
+  t.deepEqual(m.getAll('PID-3.4.1'), ['A&B', 'NHS'], 'escapes are decoded only by getAll');
+  t.deepEqual(m.componentsOf({ segment: 'PID', occurrence: 1, field: 3 }), reps, 'a parsed path works the same');
+  t.deepEqual(m.componentsOf('PV1-7'), [], 'an empty field');
+  t.deepEqual(m.componentsOf('PV1-70'), [], 'an absent field');
+  t.deepEqual(m.componentsOf('ZZZ-1'), [], 'an absent segment');
+  t.deepEqual(m.componentsOf('MSH-2'), [['^~\\&']], 'MSH-2 is never split');
+});
