@@ -27,12 +27,13 @@ import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from '
 import { errorMessage } from '../errors.js';
 import { Hl7Message } from '../hl7/index.js';
 import { silentLogger, type Logger } from '../log.js';
-import type { MessageBox } from './edit.js';
+import { replayEdits, type MessageBox, type ScriptEdit } from './edit.js';
 import {
   AREA_OFFSET,
   CALL,
   CALL_SLOTS,
   CHANGED_FLAG,
+  EDITS_FLAG,
   HEADER_BYTES,
   MAX_CALLS,
   OP,
@@ -78,7 +79,10 @@ export interface WorkerScriptExecutorOptions {
 /** A call's answer, or null when it ran out of time. */
 interface Answer {
   status: string;
+  /** The text is the changed message. */
   changed: boolean;
+  /** The text is the script's writes (JSON of `ScriptEdit[]`), to apply to the box's message. */
+  edits: boolean;
   text: string;
   logs: string;
 }
@@ -125,6 +129,10 @@ interface Batch {
   readonly calls: Call[];
   readonly sentAt: number;
   settled: boolean;
+  /** When to look at the call in progress again (its time limit); it also keeps the process alive while the batch is out. */
+  timer: NodeJS.Timeout | null;
+  /** An `Atomics.waitAsync` on `RES` is pending for this batch. */
+  waiting: boolean;
 }
 
 /** Counters of a {@link WorkerScriptExecutor}, for tests and status pages. */
@@ -189,6 +197,10 @@ export class WorkerScriptExecutor implements ScriptExecutor {
   private logger: Logger = silentLogger;
   private readonly counters = { started: 0, stoppedForTime: 0, died: 0, batches: 0, calls: 0 };
   private readonly flushNow = (): void => this.flush();
+  private readonly onLimit = (b: Batch): void => {
+    b.timer = null;
+    this.watch(b);
+  };
 
   constructor(options: WorkerScriptExecutorOptions = {}) {
     this.maxMemoryMb = options.maxMemoryMb ?? 256;
@@ -282,7 +294,17 @@ export class WorkerScriptExecutor implements ScriptExecutor {
     }
     switch (a.status) {
       case 'O':
-        if (a.changed) {
+        if (a.edits) {
+          // The script's writes, applied to the message it was given (the box still holds it):
+          // the same text as the worker's copy now has.
+          let problem: string | null;
+          try {
+            problem = replayEdits(box, JSON.parse(a.text) as ScriptEdit[]);
+          } catch (e) {
+            problem = errorMessage(e);
+          }
+          if (problem !== null) return { kind: 'error', reason: `the changed message cannot be applied: ${problem}` };
+        } else if (a.changed) {
           try {
             // The worker's toString() of the message it parsed and the script changed through set().
             box.msg = Hl7Message.parseOwn(a.text);
@@ -369,18 +391,34 @@ export class WorkerScriptExecutor implements ScriptExecutor {
     const b = this.send(g);
     // No waiting in place before going back to the event loop: measured, a short `Atomics.wait`
     // here cost more CPU per call than `waitAsync` (docs/benchmarks.md §7).
-    g.port.ref();
     this.watch(b);
   }
 
-  /** Wait for a batch without blocking the event loop. */
+  /**
+   * Wait for a batch without blocking the event loop: `Atomics.waitAsync` on `RES` with no time
+   * limit, and the time limits on a JS timer. (A `waitAsync` time limit is a V8 delayed task: per
+   * batch, Node wakes its own loop to move it onto a libuv timer of its own, which later fires
+   * for nothing. A JS timer is a list entry, removed when the answer comes first.) The timer is
+   * ref'd, so a batch out keeps the process alive; the wait does not.
+   */
   private watch(b: Batch): void {
-    const seen = Atomics.load(b.gen.ctl, SLOT.RES);
-    const left = this.poll(b);
-    if (left < 0) return;
-    const w = waitAsync(b.gen.ctl, SLOT.RES, seen, left);
-    if (w.async) void w.value.then(() => this.watch(b));
-    else this.watch(b);
+    for (;;) {
+      const seen = Atomics.load(b.gen.ctl, SLOT.RES);
+      const left = this.poll(b);
+      if (left < 0) return;
+      // Whole milliseconds: a batch's first timer then joins the list of timers of the same
+      // duration (one per limit), instead of starting a list of its own.
+      if (b.timer === null) b.timer = setTimeout(this.onLimit, Math.ceil(left), b);
+      if (b.waiting) return;
+      const w = waitAsync(b.gen.ctl, SLOT.RES, seen, Infinity);
+      if (!w.async) continue; // RES moved since the look: look again
+      b.waiting = true;
+      void w.value.then(() => {
+        b.waiting = false;
+        this.watch(b);
+      });
+      return;
+    }
   }
 
   /** Send the queued calls that fit in one batch. */
@@ -423,7 +461,7 @@ export class WorkerScriptExecutor implements ScriptExecutor {
     ctl[SLOT.COUNT] = calls.length;
     Atomics.store(ctl, SLOT.DONE, 0);
     g.pickup[0] = 0;
-    const b: Batch = { gen: g, seq: (g.seq = (g.seq + 1) | 0), calls, sentAt: monotonicMs(), settled: false };
+    const b: Batch = { gen: g, seq: (g.seq = (g.seq + 1) | 0), calls, sentAt: monotonicMs(), settled: false, timer: null, waiting: false };
     this.inflight = b;
     this.counters.batches++;
     this.counters.calls += calls.length;
@@ -484,7 +522,13 @@ export class WorkerScriptExecutor implements ScriptExecutor {
     b.settled = true;
     if (this.inflight === b) this.inflight = null;
     const g = b.gen;
-    g.port.unref();
+    if (b.timer !== null) {
+      clearTimeout(b.timer);
+      b.timer = null;
+    }
+    // Settled another way than by the worker's answer (a time limit, a dead worker, a wait in
+    // place): release the pending wait, which would otherwise hold this generation's buffer for ever.
+    if (b.waiting) Atomics.notify(g.ctl, SLOT.RES);
     const { table, area } = g;
     const answers: Answer[] = [];
     let off = 0;
@@ -495,15 +539,16 @@ export class WorkerScriptExecutor implements ScriptExecutor {
       if (out < 0) {
         const m = receiveMessageOnPort(g.port)?.message as PortResponse | undefined;
         // A missing answer must not pass the message on unchanged as if the script had said O.
-        if (m === undefined) answers.push({ status: 'E', changed: false, text: 'the script worker\'s answer did not arrive', logs: '' });
-        else answers.push({ status, changed: m.changed, text: m.text, logs: m.logs });
+        if (m === undefined) answers.push({ status: 'E', changed: false, edits: false, text: 'the script worker\'s answer did not arrive', logs: '' });
+        else answers.push({ status, changed: m.changed, edits: m.edits === true, text: m.text, logs: m.logs });
         continue;
       }
-      const n = out & ~CHANGED_FLAG;
+      const n = out & ~(CHANGED_FLAG | EDITS_FLAG);
       const l = table[r + CALL.LOG_BYTES]!;
       answers.push({
         status,
         changed: (out & CHANGED_FLAG) !== 0,
+        edits: (out & EDITS_FLAG) !== 0,
         text: n === 0 ? '' : decoder.decode(area.subarray(off, off + n)),
         logs: l === 0 ? '' : decoder.decode(area.subarray(off + n, off + n + l)),
       });
@@ -517,7 +562,7 @@ export class WorkerScriptExecutor implements ScriptExecutor {
   private failQueued(reason: string): void {
     const calls = this.queue;
     this.queue = [];
-    for (const c of calls) c.settle({ status: 'E', changed: false, text: reason, logs: '' });
+    for (const c of calls) c.settle({ status: 'E', changed: false, edits: false, text: reason, logs: '' });
   }
 
   /** The worker ended by itself (the heap limit, a crash): fail the call it was on, send the rest again. */
@@ -540,7 +585,7 @@ export class WorkerScriptExecutor implements ScriptExecutor {
       const rest = b.calls.slice(done + 1);
       this.complete(b, done);
       this.queue.unshift(...rest);
-      b.calls[done]?.settle({ status: 'E', changed: false, text: reason, logs: '' });
+      b.calls[done]?.settle({ status: 'E', changed: false, edits: false, text: reason, logs: '' });
     }
     this.schedule();
   }

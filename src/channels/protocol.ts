@@ -64,7 +64,11 @@ export const CALL = {
   TEXT_BYTES: 4,
   /** Response: the status character's code (`O`, `T`, `F`, `R`, `E`). */
   STATUS: 5,
-  /** Response: UTF-8 bytes of the text (changed message or reason), or -1 when the answer came through the port; 1 << 30 added when the text is the changed message. */
+  /**
+   * Response: UTF-8 bytes of the text (reason, changed message or its writes), or -1 when the answer
+   * came through the port; {@link CHANGED_FLAG} added when the text is the changed message,
+   * {@link EDITS_FLAG} when it is the script's writes.
+   */
   OUT_BYTES: 6,
   /** Response: UTF-8 bytes of the log lines (JSON) after the text. */
   LOG_BYTES: 7,
@@ -72,6 +76,12 @@ export const CALL = {
 
 /** {@link CALL.OUT_BYTES} flag: the answer's text is the changed message. */
 export const CHANGED_FLAG = 1 << 30;
+
+/**
+ * {@link CALL.OUT_BYTES} flag: the message changed, and the answer's text is the script's writes
+ * (JSON of `ScriptEdit[]`, see `edit.ts`), to be applied again to the engine's copy.
+ */
+export const EDITS_FLAG = 1 << 29;
 
 /** Most calls in one batch (more wait for the next one). */
 export const MAX_CALLS = 256;
@@ -111,6 +121,8 @@ export interface PortResponse {
   logs: string;
   /** The text is the changed message. */
   changed: boolean;
+  /** The text is the script's writes (JSON), to be applied to the engine's copy. */
+  edits?: boolean;
 }
 
 /**

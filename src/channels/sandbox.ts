@@ -27,7 +27,7 @@
 import vm from 'node:vm';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { deleteValue, dropSegments, appendSegment, setValue, type MessageBox } from './edit.js';
+import { applyEdit, type MessageBox, type ScriptEdit } from './edit.js';
 import type { ScriptLoadOptions, ScriptResult, SenderMeta } from './script.js';
 import { scriptResultOf } from './protocol.js';
 
@@ -38,7 +38,16 @@ interface CallState {
   logger: Logger;
   /** Set by the first operation that writes: the worker sends the message back only then. */
   changed: boolean;
+  /** The writes, in order, while there are at most {@link MAX_EDITS}; null beyond. */
+  edits: ScriptEdit[] | null;
 }
+
+/**
+ * Most writes of one call that are kept as a list: the script worker sends a changed message back
+ * as its writes (the engine applies them to its own copy, which costs less than reading the whole
+ * text back) while there are at most this many, and as its text beyond.
+ */
+export const MAX_EDITS = 16;
 
 /** Removed from every context before user code runs (see the file comment for why). */
 const HARDEN = `'use strict';
@@ -134,6 +143,7 @@ export class ScriptSandbox {
   private readonly options: ScriptLoadOptions;
   private state: CallState | null = null;
   private lastChanged = false;
+  private lastEdits: ScriptEdit[] | null = null;
   /** The context's entry function, called directly when there is no time limit (about 1 µs less than `runInContext`). */
   private entry: () => unknown = () => 'Ethe script is not loaded';
 
@@ -182,11 +192,19 @@ export class ScriptSandbox {
   }
 
   /**
+   * The writes of the last {@link run}, in order, each with whether it succeeded (see
+   * `replayEdits`); null when there were more than {@link MAX_EDITS}.
+   */
+  get edits(): readonly ScriptEdit[] | null {
+    return this.lastEdits;
+  }
+
+  /**
    * Run the script on `box` (changed in place), within `timeoutMs` when given: vm's time limit
    * starts a watchdog thread per call (about 100 µs), so the worker runs without one. Never throws.
    */
   run(box: MessageBox, sender: SenderMeta, logger: Logger, timeoutMs?: number): ScriptResult {
-    const state: CallState = { box, sender, logger, changed: false };
+    const state: CallState = { box, sender, logger, changed: false, edits: [] };
     this.state = state;
     let r: unknown;
     try {
@@ -197,6 +215,7 @@ export class ScriptSandbox {
     } finally {
       this.state = null;
       this.lastChanged = state.changed;
+      this.lastEdits = state.edits;
     }
     if (typeof r !== 'string' || r.length === 0) return { kind: 'error', reason: 'the script replaced the sandbox entry point' };
     return scriptResultOf(r.charAt(0), r.slice(1));
@@ -231,27 +250,24 @@ export class ScriptSandbox {
       case 'getAll':
         return 'J' + JSON.stringify(box.msg.getAll(a, { raw: b === 'raw' }));
       case 'set':
-        writable();
-        setValue(box, a, b, { raw: c.includes('raw'), create: c.includes('create') });
-        return 'U';
       case 'delete':
+      case 'dropSegment':
+      case 'addSegment': {
         writable();
-        deleteValue(box, a);
+        let ok: 0 | 1 = 0;
+        try {
+          applyEdit(box, op, a, b, c);
+          ok = 1;
+        } finally {
+          const edits = st.edits;
+          if (edits !== null) st.edits = edits.length < MAX_EDITS ? (edits.push([op, a, b, c, ok]), edits) : null;
+        }
         return 'U';
+      }
       case 'count':
         return 'V' + String(box.msg.countSegments(a));
       case 'segments':
         return 'J' + JSON.stringify(box.msg.segmentNames());
-      case 'dropSegment':
-        writable();
-        if (a === 'MSH') throw new Error('MSH cannot be dropped');
-        box.msg = dropSegments(box.msg, a);
-        return 'U';
-      case 'addSegment':
-        writable();
-        if (!/^[A-Z0-9]{3}$/.test(a) || a === 'MSH') throw new Error(`cannot add a segment "${a}"`);
-        box.msg = appendSegment(box.msg, a);
-        return 'U';
       case 'type':
         return 'V' + box.msg.messageType;
       case 'controlId':

@@ -12,7 +12,7 @@ import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { Hl7Message as Hl7MessageType } from '../hl7/index.js';
 import type { Logger } from '../log.js';
 import type { MessageBox } from './edit.js';
-import { AREA_OFFSET, CALL, CALL_SLOTS, CHANGED_FLAG, HEADER_BYTES, LOAD_TIMEOUT_MS, MAX_CALLS, OP, PICKUP_OFFSET, SLOT, STATE, monotonicMs, type PortRequest, type PortResponse, type ScriptSpec, type WorkerData } from './protocol.js';
+import { AREA_OFFSET, CALL, CALL_SLOTS, CHANGED_FLAG, EDITS_FLAG, HEADER_BYTES, LOAD_TIMEOUT_MS, MAX_CALLS, OP, PICKUP_OFFSET, SLOT, STATE, monotonicMs, type PortRequest, type PortResponse, type ScriptSpec, type WorkerData } from './protocol.js';
 import type { ScriptSandbox as ScriptSandboxType } from './sandbox.js';
 import type { SenderMeta } from './script.js';
 
@@ -88,20 +88,23 @@ let out = 0;
 /** The call table row of the call running now. */
 let row = 0;
 
-/** Answer the current call with a status, a text and the log lines; large answers go through the port. */
-function answer(status: string, changed: boolean, text: string): void {
+/**
+ * Answer the current call with a status, a text and the log lines; large answers go through the
+ * port. `changed`: the text is the changed message (`text`) or the script's writes (`edits`).
+ */
+function answer(status: string, changed: false | 'text' | 'edits', text: string): void {
   const logText = logs.length === 0 ? '' : JSON.stringify(logs);
   logs = [];
   table[row + CALL.STATUS] = status.charCodeAt(0);
   const n = put(text, out);
   const m = n < 0 ? -1 : put(logText, out + n);
   if (n < 0 || m < 0) {
-    data.port.postMessage({ text, logs: logText, changed } satisfies PortResponse);
+    data.port.postMessage({ text, logs: logText, changed: changed === 'text', edits: changed === 'edits' } satisfies PortResponse);
     table[row + CALL.OUT_BYTES] = -1;
     table[row + CALL.LOG_BYTES] = 0;
     return;
   }
-  table[row + CALL.OUT_BYTES] = changed ? n | CHANGED_FLAG : n;
+  table[row + CALL.OUT_BYTES] = changed === 'text' ? n | CHANGED_FLAG : changed === 'edits' ? n | EDITS_FLAG : n;
   table[row + CALL.LOG_BYTES] = m;
   out += n + m;
 }
@@ -123,8 +126,13 @@ function run(id: number, senderJson: string, text: string): void {
   }
   const r = script.run(box, lastSender, collector);
   switch (r.kind) {
-    case 'ok':
-      return script.changed ? answer('O', true, box.msg.toString()) : answer('O', false, '');
+    case 'ok': {
+      if (!script.changed) return answer('O', false, '');
+      // A few writes go back as the writes: applying them to the engine's copy costs less than
+      // writing the whole message here and reading it again there.
+      const edits = script.edits;
+      return edits !== null ? answer('O', 'edits', JSON.stringify(edits)) : answer('O', 'text', box.msg.toString());
+    }
     case 'bool':
       return answer(r.value ? 'T' : 'F', false, '');
     case 'reject':

@@ -180,6 +180,9 @@ const COLUMNS =
  */
 export const RAW_PART_BYTES = 256 * 1024;
 const EMPTY = Buffer.alloc(0);
+/** Channel outcome rows per multi-row INSERT, and the values of one row. */
+const OUTCOME_CHUNK = 16;
+const OUTCOME_COLUMNS = 7;
 /** Groups up to this size commit with their fsync inline when no sync is running (see flush). */
 const INLINE_SYNC_MAX = 3;
 
@@ -203,6 +206,9 @@ export class Journal {
   private readonly insertPartStmt: Database.Statement | undefined;
   private readonly overrideStmt: Database.Statement | undefined;
   private readonly channelStmt: Database.Statement | undefined;
+  private readonly channelChunkStmt: Database.Statement | undefined;
+  /** Channel outcome rows of the current group, flat, {@link OUTCOME_COLUMNS} values each. */
+  private outcomes: unknown[] = [];
   /** WAL mode: groups commit without an fsync, and the WAL is synced off this thread before the callbacks. */
   private readonly syncOwnWal: boolean;
   private readonly syncNormalStmt: Database.Statement | undefined;
@@ -264,6 +270,9 @@ export class Journal {
       this.insertPartStmt = db.prepare('INSERT INTO message_raw_part (message_id, seq, bytes) VALUES (?, ?, ?)');
       this.channelStmt = db.prepare(
         'INSERT OR REPLACE INTO message_channel (message_id, channel, version, outcome, step, code, detail) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      );
+      this.channelChunkStmt = db.prepare(
+        `INSERT OR REPLACE INTO message_channel (message_id, channel, version, outcome, step, code, detail) VALUES ${Array.from({ length: OUTCOME_CHUNK }, () => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
       );
       this.overrideStmt = db.prepare(
         'UPDATE message SET status = ?, reason_code = ?, reason = ?, error_location = ?, ack_code = ?, ack = ?, dedup_key = NULL WHERE id = ?',
@@ -393,6 +402,7 @@ export class Journal {
             this.logger.error('journal side write failed', { code: 'INTERNAL', reason: errorMessage(err) });
           }
         }
+        this.writeOutcomes();
         if (this.faultInjector) this.faultInjector();
       })();
     } catch (e) {
@@ -403,6 +413,7 @@ export class Journal {
       return;
     } finally {
       this.groupAfter = null;
+      this.outcomes = [];
       if (deferSync) this.syncFullStmt!.run();
     }
     this.groupEnded(true);
@@ -604,7 +615,21 @@ export class Journal {
    * {@link JournalEntry.apply}), so it commits with the message.
    */
   writeChannelOutcome(messageId: number, o: ChannelOutcomeRow): void {
-    this.channelStmt!.run(messageId, o.channel, o.version, o.outcome, o.step, o.code, o.detail);
+    // Inside a group the rows wait for its end and go in by the dozen (one statement per
+    // OUTCOME_CHUNK rows instead of one per message); nothing reads them before the commit.
+    if (this.groupAfter !== null) this.outcomes.push(messageId, o.channel, o.version, o.outcome, o.step, o.code, o.detail);
+    else this.channelStmt!.run(messageId, o.channel, o.version, o.outcome, o.step, o.code, o.detail);
+  }
+
+  /** Write the channel outcomes the group collected (inside its transaction, before the commit). */
+  private writeOutcomes(): void {
+    const rows = this.outcomes;
+    if (rows.length === 0) return;
+    this.outcomes = [];
+    const chunk = OUTCOME_CHUNK * OUTCOME_COLUMNS;
+    let i = 0;
+    for (; i + chunk <= rows.length; i += chunk) this.channelChunkStmt!.run(rows.slice(i, i + chunk));
+    for (; i < rows.length; i += OUTCOME_COLUMNS) this.channelStmt!.run(rows.slice(i, i + OUTCOME_COLUMNS));
   }
 
   /** The channel outcomes of a message, by channel name. */

@@ -306,3 +306,52 @@ test('under a steady feed the engine journal keeps its log bounded', async (t) =
   const wal = statSync(`${file}-wal`).size;
   t.true(wal < 32 * 1024 * 1024, `write-ahead log ${wal} bytes`);
 });
+
+test('channel outcomes written inside a group are all stored with it, however many (they go in by the dozen)', async (t) => {
+  const j = Journal.open({ file: join(tempDir(t), 'j.db') });
+  t.teardown(() => j.close());
+  const outcome = (n: number) => ({
+    channel: n % 2 === 0 ? 'even' : 'odd',
+    version: `v${n}`,
+    outcome: n % 5 === 0 ? ('rejected' as const) : ('passed' as const),
+    step: n % 5 === 0 ? 'filter' : null,
+    code: n % 5 === 0 ? 'CHANNEL_REJECTED' : null,
+    detail: n % 5 === 0 ? `no ${n}` : null,
+  });
+  // 37 messages in one group: two chunks of 16 and five single rows; message 3 writes two channels.
+  const results = await Promise.all(
+    Array.from({ length: 37 }, (_, n) =>
+      submit(j, entry(`O${n}`, {
+        apply: (_db, id) => {
+          j.writeChannelOutcome(id, outcome(n));
+          if (n === 3) j.writeChannelOutcome(id, { ...outcome(n), channel: 'extra' });
+        },
+      })),
+    ),
+  );
+  t.is(j.stats.commits, 1);
+  results.forEach((r, n) => {
+    const expected = [outcome(n), ...(n === 3 ? [{ ...outcome(n), channel: 'extra' }] : [])].sort((a, b) => a.channel.localeCompare(b.channel));
+    t.deepEqual(j.channelOutcomes(r.id), expected, `message ${n}`);
+  });
+  const counts = j.channelCounts();
+  t.is(counts.even!.passed + counts.even!.rejected + counts.odd!.passed + counts.odd!.rejected + counts.extra!.passed, 38);
+  // Outside a group the row is written at once.
+  j.writeChannelOutcome(results[0]!.id, { ...outcome(0), channel: 'later' });
+  t.is(j.channelOutcomes(results[0]!.id).length, 2);
+});
+
+test('channel outcomes of a group that fails to commit are not stored', async (t) => {
+  const j = Journal.open({ file: join(tempDir(t), 'j.db') });
+  t.teardown(() => j.close());
+  j.faultInjector = () => {
+    throw new Error('disk full');
+  };
+  const write = (_db: unknown, id: number) => j.writeChannelOutcome(id, { channel: 'c', version: 'v', outcome: 'passed', step: null, code: null, detail: null });
+  await t.throwsAsync(Promise.all(Array.from({ length: 20 }, (_, n) => submit(j, entry(`X${n}`, { apply: write })))));
+  j.faultInjector = null;
+  const ok = await submit(j, entry('Y', { apply: write }));
+  t.deepEqual(Object.keys(j.channelCounts()), ['c']);
+  t.is(j.channelCounts().c!.passed, 1, 'only the later message');
+  t.is(j.channelOutcomes(ok.id).length, 1);
+});
