@@ -107,6 +107,8 @@ interface Snapshot {
   grants: PartnerGrant[];
   /** Senders with no credential in force and no TLS identity: known by address alone. */
   addressOnly: LiveSender[];
+  /** {@link SenderDirectory.addressOnlySender} answers by address, for this snapshot's life. */
+  addressOnlyByAddress: Map<string, SenderRecord | null>;
 }
 interface CacheEntry {
   username: string;
@@ -204,6 +206,7 @@ export class SenderDirectory {
       const withCredentials = new Set([...credentials.values()].map((c) => c.senderId));
       return {
         addressOnly: senders.filter((x) => x.tlsKeys.size === 0 && !withCredentials.has(x.record.id)),
+        addressOnlyByAddress: new Map(),
         generation,
         orgs,
         teams,
@@ -404,9 +407,20 @@ export class SenderDirectory {
    * several do, the narrowest allowlist entry wins, then the lowest id. Undefined when none.
    */
   addressOnlySender(address: string): SenderRecord | undefined {
+    const snap = this.snapshot();
+    // Asked for every message of a connection: the answer only changes with the senders (a new
+    // snapshot), so parsing the address and walking the allowlists once per address is enough.
+    const known = snap.addressOnlyByAddress.get(address);
+    if (known !== undefined) return known ?? undefined;
+    const found = this.findAddressOnlySender(snap, address);
+    if (snap.addressOnlyByAddress.size >= 4096) snap.addressOnlyByAddress.clear();
+    snap.addressOnlyByAddress.set(address, found ?? null);
+    return found;
+  }
+
+  private findAddressOnlySender(snap: Snapshot, address: string): SenderRecord | undefined {
     const a = parseAddress(address);
     if (!a) return undefined;
-    const snap = this.snapshot();
     let best: { s: LiveSender; bits: number } | undefined;
     for (const s of snap.addressOnly) {
       for (const c of s.cidrs) {

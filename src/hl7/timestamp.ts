@@ -13,6 +13,12 @@ function digits(s: string, from: number, len: number): number {
   return v;
 }
 
+/** Days in a month of the proleptic Gregorian calendar (what `Date` uses). */
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
 /**
  * Parse `YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]`. Without an offset the time is read as
  * UTC (the offset of a local time is unknown to us; callers that know the sender's zone adjust).
@@ -36,9 +42,11 @@ export function parseHl7Timestamp(ts: string): Date | undefined {
   let main = end;
   if (dot >= 0) {
     if (dot !== 14 || dot > end) return undefined;
-    const frac = s.slice(dot + 1, end);
-    if (frac.length < 1 || frac.length > 4 || digits(frac, 0, frac.length) < 0) return undefined;
-    ms = Math.floor(Number(`0.${frac}`) * 1000);
+    const fracLen = end - dot - 1;
+    const frac = fracLen >= 1 && fracLen <= 4 ? digits(s, dot + 1, fracLen) : -1;
+    if (frac < 0) return undefined;
+    // Milliseconds: the first three fraction digits (a fourth, 1/10 ms, is dropped).
+    ms = fracLen >= 3 ? Math.floor(frac / 10 ** (fracLen - 3)) : frac * 10 ** (3 - fracLen);
     main = dot;
   }
   if (main < 4 || main > 14 || main % 2 !== 0) return undefined;
@@ -51,10 +59,8 @@ export function parseHl7Timestamp(ts: string): Date | undefined {
   if (year < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) {
     return undefined;
   }
-  const t = Date.UTC(year, month - 1, day, hour, minute, second, ms);
-  const check = new Date(t);
-  if (check.getUTCDate() !== day || check.getUTCMonth() !== month - 1) return undefined; // e.g. 30 February
-  return new Date(t - offsetMin * 60_000);
+  if (day > daysInMonth(year, month)) return undefined; // e.g. 30 February
+  return new Date(Date.UTC(year, month - 1, day, hour, minute, second, ms) - offsetMin * 60_000);
 }
 
 function pad2(n: number): string {

@@ -515,7 +515,8 @@ export class Ingestor {
     if (!record) return { status: 'error', error: new Hl7Error('INTERNAL', Hl7ErrorCode.ApplicationInternalError, { reason: 'no record store configured' }) };
     try {
       const msh7 = msg.msh(7);
-      const entered = parseHl7Timestamp(msh7.split(msg.delimiters.component)[0] ?? '');
+      const cut = msh7.indexOf(msg.delimiters.component);
+      const entered = parseHl7Timestamp(cut < 0 ? msh7 : msh7.slice(0, cut));
       if (!entered) {
         throw msh7
           ? new Hl7Error('RECORD_BAD_TIMESTAMP', Hl7ErrorCode.DataType, { where: 'MSH', field: 'MSH-7' }, { segment: 'MSH', field: 7 })

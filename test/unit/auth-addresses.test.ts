@@ -76,6 +76,28 @@ test('sendersForAddress: only enabled senders whose list holds the address; unkn
   t.deepEqual(dir.sendersForAddress('127.0.0.3').map((s) => s.id), ['a']);
 });
 
+test('addressOnlySender: the narrowest allowlist wins; its answer per address follows every change of the senders', (t) => {
+  const db = new Database(':memory:');
+  const store = new SenderStore(db, { actor: 'test' });
+  store.addOrganisation({ id: 'rxx', name: 'Leeds' });
+  store.addSender({ id: 'wide', organisationId: 'rxx', name: 'Wide', allowCidrs: ['127.0.0.0/8'] });
+  store.addSender({ id: 'narrow', organisationId: 'rxx', name: 'Narrow', allowCidrs: ['127.0.0.5/32'] });
+  const dir = new SenderDirectory(db);
+  t.is(dir.addressOnlySender('127.0.0.5')?.id, 'narrow');
+  t.is(dir.addressOnlySender('127.0.0.5')?.id, 'narrow', 'asked again (answered from memory)');
+  t.is(dir.addressOnlySender('127.0.0.6')?.id, 'wide');
+  t.is(dir.addressOnlySender('10.0.0.1'), undefined);
+  t.is(dir.addressOnlySender('10.0.0.1'), undefined, 'an address with no sender, asked again');
+  // A credential makes a sender unknown by address alone; disabling removes it; both seen at once.
+  store.addCredential({ senderId: 'narrow' });
+  t.is(dir.addressOnlySender('127.0.0.5')?.id, 'wide');
+  store.updateSender('wide', { enabled: false });
+  t.is(dir.addressOnlySender('127.0.0.5'), undefined);
+  store.updateSender('wide', { enabled: true, allowCidrs: ['10.0.0.0/8'] });
+  t.is(dir.addressOnlySender('10.0.0.1')?.id, 'wide');
+  t.is(dir.addressOnlySender('127.0.0.6'), undefined);
+});
+
 test('the store refuses a bad CIDR naming the entry, and an empty allowlist', (t) => {
   const store = new SenderStore(new Database(':memory:'), { actor: 'test' });
   store.addOrganisation({ id: 'rxx', name: 'Leeds' });

@@ -84,6 +84,13 @@ test('timestamps: parse every precision and offsets; refuse nonsense', (t) => {
   for (const bad of ['', '196203520', '19620352', '20250230', '2025131', '20251301', '202503142561', 'Aug 15, 1942', '20250314+01', '20250314081530.', '20250314081530.12345', '2025031408153']) {
     t.is(parseHl7Timestamp(bad), undefined, bad);
   }
+  // Leap years of the Gregorian calendar, and every fraction length.
+  t.is(parseHl7Timestamp('20240229')?.toISOString(), '2024-02-29T00:00:00.000Z');
+  t.is(parseHl7Timestamp('20000229')?.toISOString(), '2000-02-29T00:00:00.000Z');
+  for (const bad of ['20230229', '19000229', '20250431', '20251131']) t.is(parseHl7Timestamp(bad), undefined, bad);
+  t.is(parseHl7Timestamp('20251231235959.12')?.toISOString(), '2025-12-31T23:59:59.120Z');
+  t.is(parseHl7Timestamp('20250314081530.123')?.toISOString(), '2025-03-14T08:15:30.123Z');
+  t.is(parseHl7Timestamp('20250314081530.0999')?.toISOString(), '2025-03-14T08:15:30.099Z');
   t.is(formatHl7Timestamp(new Date('2025-03-14T08:15:30.007Z')), '20250314081530.007+0000');
   t.is(parseHl7Timestamp(formatHl7Timestamp(new Date(1_700_000_000_123)))?.getTime(), 1_700_000_000_123);
 });
