@@ -363,6 +363,30 @@ export class Journal {
     }
   }
 
+  /**
+   * One group's writes, as a transaction. Wrapped once: `db.transaction()` builds four wrapper
+   * functions and defines their properties on every call, about 17 µs a group in a profile.
+   */
+  private readonly groupTransaction = (() => {
+    const tx = (batch: Pending[], events: TransportEvent[], writes: Array<(db: Database.Database) => void>): void => {
+      for (const p of batch) this.insert(p);
+      for (const ev of events) {
+        this.insertEventStmt!.run(ev.at, ev.kind, ev.remoteAddress, ev.connectionId, ev.code, ev.detail);
+      }
+      for (const w of writes) {
+        try {
+          w(this.db);
+        } catch (err) {
+          this.logger.error('journal side write failed', { code: 'INTERNAL', reason: errorMessage(err) });
+        }
+      }
+      this.writeOutcomes();
+      if (this.faultInjector) this.faultInjector();
+    };
+    let wrapped: ((...args: Parameters<typeof tx>) => void) | undefined;
+    return (...args: Parameters<typeof tx>): void => (wrapped ??= this.db.transaction(tx))(...args);
+  })();
+
   /** Commit everything queued now (normally called on setImmediate). */
   flush(): void {
     this.scheduled = false;
@@ -390,21 +414,7 @@ export class Journal {
     const deferSync = this.syncOwnWal && (this.syncing !== null || batch.length > INLINE_SYNC_MAX);
     if (deferSync) this.syncNormalStmt!.run();
     try {
-      this.db.transaction(() => {
-        for (const p of batch) this.insert(p);
-        for (const ev of events) {
-          this.insertEventStmt!.run(ev.at, ev.kind, ev.remoteAddress, ev.connectionId, ev.code, ev.detail);
-        }
-        for (const w of writes) {
-          try {
-            w(this.db);
-          } catch (err) {
-            this.logger.error('journal side write failed', { code: 'INTERNAL', reason: errorMessage(err) });
-          }
-        }
-        this.writeOutcomes();
-        if (this.faultInjector) this.faultInjector();
-      })();
+      this.groupTransaction(batch, events, writes);
     } catch (e) {
       this.stats.failedCommits++;
       this.groupEnded(false);
