@@ -12,6 +12,20 @@ export interface SplitBatch {
   envelope: { fhs?: string; bhs?: string; bts?: string; fts?: string };
 }
 
+/** Segment starts that make a text more than one plain message. */
+const SPLIT_MARKERS = ['\rMSH', '\rFHS', '\rBHS', '\rBTS', '\rFTS'] as const;
+
+/**
+ * True for the usual frame, which {@link splitBatch} would return whole: it starts with MSH, has
+ * CR line ends only, no blank or whitespace-led line, and no second MSH and no envelope segment.
+ * A handful of native substring searches instead of a walk over every segment.
+ */
+function isPlainMessage(text: string): boolean {
+  if (!text.startsWith('MSH') || text.includes('\n') || text.includes('\r\r') || text.includes('\r ') || text.includes('\r\t')) return false;
+  for (const m of SPLIT_MARKERS) if (text.includes(m)) return false;
+  return true;
+}
+
 /**
  * Split a file or a frame into messages: one message, several MSH messages back to back (file
  * drops), or an FHS/BHS … BTS/FTS envelope (several BHS batches in one FHS file allowed). Blank
@@ -28,6 +42,15 @@ export interface SplitBatch {
  * @throws Hl7Error
  */
 export function splitBatch(text: string): SplitBatch {
+  return isPlainMessage(text) ? { messages: [text], envelope: {} } : splitSegments(text);
+}
+
+/**
+ * {@link splitBatch} by walking every segment, without the shortcut for a plain message.
+ *
+ * @internal exported for the test that holds the shortcut to the same answers
+ */
+export function splitSegments(text: string): SplitBatch {
   const n = text.length;
   const messages: string[] = [];
   const envelope: SplitBatch['envelope'] = {};

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 import test from 'ava';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Hl7Error, Hl7Message, splitBatch } from '../../src/hl7/index.js';
+import { splitSegments } from '../../src/hl7/batch.js';
 
 const msg = (id: string, term = '\r'): string => `MSH|^~\\&|A|B|C|D|20250101||ADT^A04|${id}|P|2.5${term}PID|1||${id}${term}`;
 
@@ -67,4 +71,29 @@ test('malformed envelopes and stray segments are refused with a location', (t) =
   t.is(batchError(t, 'PID|1\r').code, 'HL7_NO_MSH');
   t.is(batchError(t, '').code, 'HL7_EMPTY');
   t.is(batchError(t, '\r\n \r\n').code, 'HL7_EMPTY');
+});
+
+test('the shortcut for a plain message gives what walking every segment gives, over the corpus and its variants', (t) => {
+  const dir = fileURLToPath(new URL('../fixtures/corpus/', import.meta.url));
+  const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.hl7'));
+  t.true(files.length > 380);
+  const outcome = (fn: () => unknown): unknown => {
+    try {
+      return fn();
+    } catch (e) {
+      return e instanceof Hl7Error ? { code: e.code, message: e.message } : String(e);
+    }
+  };
+  let checked = 0;
+  for (const f of files) {
+    const text = readFileSync(join(dir, f), 'latin1');
+    const first = text.startsWith('MSH') ? text.slice(0, text.search(/[\r\n]/) + 1 || text.length) : text;
+    // The file, and variants around the shortcut's conditions: a trailing blank line, a space-led
+    // line, LF ends, a second message, an envelope segment, a lone MSH segment.
+    for (const v of [text, `${text}\r`, `${text}\r \r`, text.replace(/\r/g, '\n'), `${text}${text}`, `${text}\rBTS|1\r`, first, ` ${text}`]) {
+      t.deepEqual(outcome(() => splitBatch(v)), outcome(() => splitSegments(v)), f);
+      checked++;
+    }
+  }
+  t.true(checked > 3000);
 });
