@@ -174,8 +174,13 @@ export class Hl7Message {
   private readonly ends: number[];
   /** MSH split on the field separator: [`MSH`, MSH-2, MSH-3, …]; so MSH-n is `mshFields[n - 1]`. */
   private readonly mshFields: string[];
-  /** Other segments split on the field separator ([id, field 1, …]), on first access. */
+  /** Other segments split on the field separator ([id, field 1, …]), once `set` writes to them. */
   private fieldCache: (string[] | undefined)[] | undefined;
+  /**
+   * Other segments' field separator offsets, on first read: reads slice the one field they need
+   * (splitting a segment made a string of every field, most never read, all for the GC).
+   */
+  private separatorCache: (number[] | undefined)[] | undefined;
   /** Segment indexes (into `starts`) by segment id, MSH's first excluded; see `segmentIndex`. */
   private segmentsById: Map<string, number[]> | undefined;
   /** Segments changed by `set` (rebuilt by `toString`). */
@@ -437,6 +442,26 @@ export class Hl7Message {
     return f;
   }
 
+  /** Entry `idx` of `fieldsOf(k)` (field `idx`; for MSH, MSH-(idx+1)), read without splitting the segment. */
+  private fieldAt(k: number, idx: number): string | undefined {
+    if (k === 0) return this.mshFields[idx];
+    const split = this.fieldCache?.[k];
+    if (split !== undefined) return split[idx];
+    const cache = (this.separatorCache ??= []);
+    const start = this.starts[k] as number;
+    const end = this.contentEnds[k] as number;
+    let seps = cache[k];
+    if (seps === undefined) {
+      seps = [];
+      const text = this.text;
+      const fs = this.delimiters.field;
+      for (let i = text.indexOf(fs, start); i >= 0 && i < end; i = text.indexOf(fs, i + 1)) seps.push(i);
+      cache[k] = seps;
+    }
+    if (idx > seps.length) return undefined;
+    return this.text.slice(idx === 0 ? start : (seps[idx - 1] as number) + 1, idx === seps.length ? end : seps[idx]);
+  }
+
   /** Where field `p.field` sits in `fieldsOf()`, or the MSH-1/MSH-2 marker. */
   private static fieldIndex(p: Hl7Path): number {
     return p.segment === 'MSH' ? p.field - 1 : p.field;
@@ -451,7 +476,7 @@ export class Hl7Message {
       if ((p.repetition ?? 1) !== 1 || (p.component ?? 1) !== 1 || (p.subcomponent ?? 1) !== 1) return undefined;
       return p.field === 1 ? d.field : (this.mshFields[1] ?? '');
     }
-    const field = this.fieldsOf(k)[Hl7Message.fieldIndex(p)];
+    const field = this.fieldAt(k, Hl7Message.fieldIndex(p));
     if (field === undefined) return undefined;
     const rep = nthPiece(field, d.repetition, (p.repetition ?? 1) - 1);
     if (rep === undefined || p.component === undefined) return rep;
@@ -497,7 +522,7 @@ export class Hl7Message {
     }
     const k = this.segmentIndex(p.segment, p.occurrence);
     if (k < 0) return [];
-    const field = this.fieldsOf(k)[Hl7Message.fieldIndex(p)];
+    const field = this.fieldAt(k, Hl7Message.fieldIndex(p));
     if (field === undefined || field === '') return [];
     const d = this.delimiters;
     let reps = field.split(d.repetition);
@@ -530,7 +555,7 @@ export class Hl7Message {
     }
     const k = this.segmentIndex(p.segment, p.occurrence);
     if (k < 0) return [];
-    const field = this.fieldsOf(k)[Hl7Message.fieldIndex(p)];
+    const field = this.fieldAt(k, Hl7Message.fieldIndex(p));
     if (field === undefined || field === '') return [];
     const d = this.delimiters;
     const reps = field.split(d.repetition);
