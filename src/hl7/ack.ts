@@ -66,6 +66,19 @@ function num(n: number | undefined): string {
   return n === undefined ? '' : String(n);
 }
 
+let stampMs = Number.NaN;
+let stampText = '';
+
+/** MSH-7 of an ACK: a busy engine sends many ACKs within one millisecond, so the last one is kept. */
+function stamp(d: Date): string {
+  const ms = d.getTime();
+  if (ms !== stampMs) {
+    stampText = formatHl7Timestamp(d);
+    stampMs = ms;
+  }
+  return stampText;
+}
+
 /**
  * Build an ACK (segments joined and terminated by CR).
  *
@@ -96,7 +109,7 @@ export function buildAck(request: AckRequest | null, opts: AckOptions): string {
   let ack = `MSH${f}${encodingCharacters(d)}${f}${escapeValue(opts.sendingApplication ?? 'TRIBUTARY', d)}`
     + `${f}${escapeValue(opts.sendingFacility ?? 'TRIBUTARY', d)}`
     + `${f}${request?.sendingApplication ?? ''}${f}${request?.sendingFacility ?? ''}`
-    + `${f}${formatHl7Timestamp(opts.timestamp)}${f}${f}ACK${trigger === '' ? '' : c + trigger}`
+    + `${f}${stamp(opts.timestamp)}${f}${f}ACK${trigger === '' ? '' : c + trigger}`
     + `${f}${escapeValue(opts.controlId, d)}${f}${request?.processingId ?? ''}${f}${version}\r`
     + `MSA${f}${opts.code}${f}${request?.controlId ?? ''}${text === undefined || text === '' ? '' : f + escapeValue(text, d)}\r`;
   if (err !== undefined) {

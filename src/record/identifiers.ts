@@ -130,17 +130,22 @@ export function readIdentifiers(
       }
     }
   }
-  const nhs = new Set(out.filter((x) => x.kind === 'nhs').map((x) => x.value));
-  if (nhs.size > 1) throw conflict(segment, occurrence, 'two different NHS numbers');
-  if (out.filter((x) => x.kind === 'email').length > 1) throw conflict(segment, occurrence, 'more than one email identifier');
-  // The same identifier sent twice (PID-2 and PID-3) counts once.
-  const seen = new Set<string>();
-  return out.filter((x) => {
-    const k = `${x.kind}|${x.system}|${x.value}`;
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
+  // A handful of identifiers: plain loops, no sets (this runs for every message).
+  let nhs: string | undefined;
+  let nhsConflict = false;
+  let emails = 0;
+  const unique: MessageIdentifier[] = [];
+  for (const x of out) {
+    if (x.kind === 'nhs') {
+      if (nhs !== undefined && nhs !== x.value) nhsConflict = true;
+      nhs = x.value;
+    } else if (x.kind === 'email') emails++;
+    // The same identifier sent twice (PID-2 and PID-3) counts once.
+    if (!unique.some((u) => u.kind === x.kind && u.system === x.system && u.value === x.value)) unique.push(x);
+  }
+  if (nhsConflict) throw conflict(segment, occurrence, 'two different NHS numbers');
+  if (emails > 1) throw conflict(segment, occurrence, 'more than one email identifier');
+  return unique;
 }
 
 function conflict(segment: string, occurrence: number, reason: string): Hl7Error {
