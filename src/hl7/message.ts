@@ -520,12 +520,8 @@ export class Hl7Message {
       const v = this.rawValue({ segment: 'MSH', occurrence: 1, field: p.field });
       return v === undefined ? [] : [v];
     }
-    const k = this.segmentIndex(p.segment, p.occurrence);
-    if (k < 0) return [];
-    const field = this.fieldAt(k, Hl7Message.fieldIndex(p));
-    if (field === undefined || field === '') return [];
     const d = this.delimiters;
-    let reps = field.split(d.repetition);
+    let reps = this.repetitionsOf(p);
     if (p.repetition !== undefined) reps = p.repetition <= reps.length ? [reps[p.repetition - 1] as string] : [];
     const out: string[] = [];
     for (const rep of reps) {
@@ -553,15 +549,18 @@ export class Hl7Message {
       const v = this.rawValue({ segment: 'MSH', occurrence: 1, field: p.field });
       return v === undefined ? [] : [[v]];
     }
+    const reps = this.repetitionsOf(p);
+    const out: string[][] = new Array(reps.length);
+    for (let i = 0; i < reps.length; i++) out[i] = (reps[i] as string).split(this.delimiters.component);
+    return out;
+  }
+
+  /** The raw repetitions of the field a path names (not MSH-1/MSH-2); `[]` when absent or empty. */
+  private repetitionsOf(p: Hl7Path): string[] {
     const k = this.segmentIndex(p.segment, p.occurrence);
     if (k < 0) return [];
     const field = this.fieldAt(k, Hl7Message.fieldIndex(p));
-    if (field === undefined || field === '') return [];
-    const d = this.delimiters;
-    const reps = field.split(d.repetition);
-    const out: string[][] = new Array(reps.length);
-    for (let i = 0; i < reps.length; i++) out[i] = (reps[i] as string).split(d.component);
-    return out;
+    return field === undefined || field === '' ? [] : field.split(this.delimiters.repetition);
   }
 
   /**

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /** The journal on a real SQLite file: group commit, durability before callbacks, duplicates. */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import Database from 'better-sqlite3';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -142,6 +142,14 @@ function manualSync(j: Journal) {
   return calls;
 }
 
+/** A journal on a fresh file whose WAL syncs the test completes by hand (closed after the test). */
+function manualJournal(t: ExecutionContext) {
+  const file = join(tempDir(t), 'j.db');
+  const j = Journal.open({ file });
+  t.teardown(() => j.close());
+  return { file, j, calls: manualSync(j) };
+}
+
 /** Four rows in one turn: a group larger than the ones that sync inline. */
 const group = (j: Journal, id: string, over: Partial<JournalEntry> = {}): Promise<CommitResult[]> =>
   Promise.all([1, 2, 3, 4].map((n) => submit(j, entry(`${id}.${n}`, over))));
@@ -149,10 +157,7 @@ const group = (j: Journal, id: string, over: Partial<JournalEntry> = {}): Promis
 const turn = () => new Promise((r) => setImmediate(r));
 
 test('callers are answered only after the WAL sync that follows their commit; groups committed meanwhile share the next sync', async (t) => {
-  const file = join(tempDir(t), 'j.db');
-  const j = Journal.open({ file });
-  t.teardown(() => j.close());
-  const calls = manualSync(j);
+  const { j, calls } = manualJournal(t);
   const answered: string[] = [];
   const track = (id: string, n = 4) =>
     Promise.all(
@@ -198,10 +203,7 @@ test('a small group with no sync running commits with its fsync inline', async (
 });
 
 test('a failed WAL sync answers its group with JOURNAL_WRITE_FAILED and refuses every later group without writing it', async (t) => {
-  const file = join(tempDir(t), 'j.db');
-  const j = Journal.open({ file });
-  t.teardown(() => j.close());
-  const calls = manualSync(j);
+  const { j, calls } = manualJournal(t);
   const first = group(j, 'F1');
   await turn();
   calls[0]!(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
@@ -216,10 +218,7 @@ test('a failed WAL sync answers its group with JOURNAL_WRITE_FAILED and refuses 
 });
 
 test('whenDurable runs after the group is on disk, and not at all for a group that rolled back', async (t) => {
-  const file = join(tempDir(t), 'j.db');
-  const j = Journal.open({ file });
-  t.teardown(() => j.close());
-  const calls = manualSync(j);
+  const { j, calls } = manualJournal(t);
   const ran: string[] = [];
   const ok = group(j, 'W1', { apply: () => j.whenDurable(() => ran.push('W1')) });
   await turn();
