@@ -77,12 +77,19 @@ export class Checkpointer {
     });
     // It must never keep the process alive on its own.
     this.worker.unref();
-    this.exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
-    this.worker.on('error', (err) => {
+    const fail = (err: Error): void => {
       if (this.failed) return;
       this.failed = true;
       options.onError?.(err);
-    });
+    };
+    this.worker.on('error', fail);
+    this.exited = new Promise<void>((resolve) =>
+      this.worker.once('exit', (code) => {
+        // Gone without being asked (terminated, or its loop ended): nobody checkpoints any more.
+        if (Atomics.load(this.ctl, STOP) === 0) fail(new Error(`the checkpoint worker exited (code ${code})`));
+        resolve();
+      }),
+    );
   }
 
   /**

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Checkpointer } from '../../src/journal/checkpointer.js';
 import { Journal, RAW_PART_BYTES, type CommitResult, type JournalEntry } from '../../src/journal/journal.js';
 import { tempDir } from '../helpers/engine.js';
+import { silentLogger } from '../../src/log.js';
 
 function entry(controlId: string, over: Partial<JournalEntry> = {}): JournalEntry {
   return {
@@ -353,4 +354,18 @@ test('channel outcomes of a group that fails to commit are not stored', async (t
   t.deepEqual(Object.keys(j.channelCounts()), ['c']);
   t.is(j.channelCounts().c!.passed, 1, 'only the later message');
   t.is(j.channelOutcomes(ok.id).length, 1);
+});
+
+test('a checkpoint worker that stops gives the checkpoints back to SQLite, and the journal goes on', async (t) => {
+  const logged: string[] = [];
+  const logger = { ...silentLogger, error: (m: string) => void logged.push(m) };
+  const j = Journal.open({ file: join(tempDir(t), 'j.db'), backgroundCheckpoints: true, logger });
+  t.teardown(() => j.close());
+  t.is(j.database.pragma('wal_autocheckpoint', { simple: true }), 0);
+  // The worker goes away without being asked to (as if it crashed).
+  await (j as unknown as { checkpointer: { worker: { terminate(): Promise<number> } } }).checkpointer.worker.terminate();
+  await submit(j, entry('AFTER'));
+  t.is(j.database.pragma('wal_autocheckpoint', { simple: true }), 1000, 'SQLite checkpoints in the commits again');
+  t.deepEqual(logged, ['background checkpoints stopped; commits checkpoint again']);
+  t.is((await submit(j, entry('AGAIN'))).status, 'accepted');
 });
