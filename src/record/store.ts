@@ -324,9 +324,9 @@ function rowOf(
   };
 }
 
-/** Provenance in the column order of the item statements. */
-const provArgs = (p: Provenance) =>
-  [p.teamId, JSON.stringify(p.onBehalfOf), p.chain, p.author, p.senderId, p.journalId, p.controlId, p.messageType, p.enteredAt] as const;
+/** A row's provenance columns in the order of the item statements (its on-behalf-of list already JSON). */
+const provArgs = (r: ItemRow) =>
+  [r.team_id, r.on_behalf_of, r.chain, r.author, r.sender_id, r.journal_id, r.control_id, r.message_type, r.entered_at] as const;
 
 /**
  * A put's result whose item is built (and its JSON parsed) only if the caller looks at it: most
@@ -631,12 +631,13 @@ export class SqliteRecordStore implements ItemStore {
     const rk = readKey(write.patientId, write.kind, org, write.key);
     const current = this.itemRow(write.patientId, write.kind, org, write.key, rk);
     if (current === null) {
+      const row = rowOf(0, write.patientId, write.kind, org, write.key, parentKey, write.label, 1, deleted, effectiveAt, provenance, payload);
       const info = this.q(
         `INSERT INTO record_item (patient_id, kind, organisation_id, key, parent_key, label, version, deleted, effective_at,
            team_id, on_behalf_of, chain, author, sender_id, journal_id, control_id, message_type, entered_at, payload)
          VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(write.patientId, write.kind, org, write.key, parentKey, write.label, deleted, effectiveAt, ...provArgs(provenance), payload);
-      const row = rowOf(Number(info.lastInsertRowid), write.patientId, write.kind, org, write.key, parentKey, write.label, 1, deleted, effectiveAt, provenance, payload);
+      ).run(write.patientId, write.kind, org, write.key, parentKey, write.label, deleted, effectiveAt, ...provArgs(row), payload);
+      row.id = Number(info.lastInsertRowid);
       this.wroteItem(rk, row);
       return new StoredPut('created', row);
     }
@@ -645,12 +646,12 @@ export class SqliteRecordStore implements ItemStore {
     }
     const version = current.version + 1;
     this.keepVersion(current);
+    const row = rowOf(current.id, write.patientId, write.kind, org, write.key, parentKey, write.label, version, deleted, effectiveAt, provenance, payload);
     this.q(
       `UPDATE record_item SET parent_key = ?, label = ?, version = ?, deleted = ?, effective_at = ?,
          team_id = ?, on_behalf_of = ?, chain = ?, author = ?, sender_id = ?, journal_id = ?, control_id = ?, message_type = ?, entered_at = ?, payload = ?
        WHERE id = ?`,
-    ).run(parentKey, write.label, version, deleted, effectiveAt, ...provArgs(provenance), payload, current.id);
-    const row = rowOf(current.id, write.patientId, write.kind, org, write.key, parentKey, write.label, version, deleted, effectiveAt, provenance, payload);
+    ).run(parentKey, write.label, version, deleted, effectiveAt, ...provArgs(row), payload, current.id);
     this.wroteItem(rk, row);
     return new StoredPut('updated', row);
   }
@@ -677,12 +678,12 @@ export class SqliteRecordStore implements ItemStore {
     if (current === undefined || current.deleted === 1) return;
     const version = current.version + 1;
     this.keepVersion(current);
+    // The provenance is the deleting message's; the item's source organisation stays its own.
+    const row = rowOf(itemId, current.patient_id, current.kind, current.organisation_id, current.key, current.parent_key, current.label, version, 1, current.effective_at, provenance, current.payload);
     this.q(
       `UPDATE record_item SET version = ?, deleted = 1, team_id = ?, on_behalf_of = ?, chain = ?, author = ?, sender_id = ?,
          journal_id = ?, control_id = ?, message_type = ?, entered_at = ? WHERE id = ?`,
-    ).run(version, ...provArgs(provenance), itemId);
-    // The provenance is the deleting message's; the item's source organisation stays its own.
-    const row = rowOf(itemId, current.patient_id, current.kind, current.organisation_id, current.key, current.parent_key, current.label, version, 1, current.effective_at, provenance, current.payload);
+    ).run(version, ...provArgs(row), itemId);
     this.wroteItem(readKey(current.patient_id, current.kind, current.organisation_id, current.key), row);
   }
 
