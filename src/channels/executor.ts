@@ -74,6 +74,17 @@ export interface WorkerScriptExecutorOptions {
    * soon as the current callback ends (`queueMicrotask`: one socket read per batch).
    */
   flush?: 'immediate' | 'microtask';
+  /**
+   * With fewer than {@link gatherCalls} calls queued, how many more event-loop turns a flush waits
+   * for others before it sends them. Default 2. At low concurrency the messages of different
+   * connections arrive in consecutive turns, and every batch costs two thread wake-ups: gathering
+   * them halves the round trips (and the journal groups they commit in). A turn with an immediate
+   * pending polls for I/O without blocking, so waiting one costs microseconds, not a sleep.
+   * 0: send each turn's calls at its end.
+   */
+  gatherTurns?: number;
+  /** A queue this long is sent at once, without waiting for more. Default 8. */
+  gatherCalls?: number;
 }
 
 /** A call's answer, or null when it ran out of time. */
@@ -129,8 +140,6 @@ interface Batch {
   readonly calls: Call[];
   readonly sentAt: number;
   settled: boolean;
-  /** When to look at the call in progress again (its time limit); it also keeps the process alive while the batch is out. */
-  timer: NodeJS.Timeout | null;
   /** An `Atomics.waitAsync` on `RES` is pending for this batch. */
   waiting: boolean;
 }
@@ -179,6 +188,10 @@ export class WorkerScriptExecutor implements ScriptExecutor {
   private readonly startTimeoutMs: number;
   private readonly bufferBytes: number;
   private readonly microtask: boolean;
+  private readonly gatherTurns: number;
+  private readonly gatherCalls: number;
+  /** Turns the queued calls have waited for more (see {@link WorkerScriptExecutorOptions.gatherTurns}). */
+  private gathered = 0;
   private gen: Generation | null = null;
   /** Calls not sent yet, in order. */
   private queue: Call[] = [];
@@ -197,9 +210,20 @@ export class WorkerScriptExecutor implements ScriptExecutor {
   private logger: Logger = silentLogger;
   private readonly counters = { started: 0, stoppedForTime: 0, died: 0, batches: 0, calls: 0 };
   private readonly flushNow = (): void => this.flush();
-  private readonly onLimit = (b: Batch): void => {
-    b.timer = null;
-    this.watch(b);
+  /**
+   * One timer for the time limits, re-armed for each batch (`refresh()`: a batch answered in time
+   * costs no timer of its own, and under load the timer never fires) and ref'd only while a batch
+   * is out, so it keeps the process alive then and only then.
+   */
+  private limitTimer: NodeJS.Timeout | null = null;
+  private limitTimerMs = 0;
+  /** The batch the limit timer looks at when it fires. */
+  private timed: Batch | null = null;
+  private readonly onLimit = (): void => {
+    const b = this.timed;
+    this.timed = null;
+    this.limitTimer?.unref();
+    if (b !== null) this.watch(b);
   };
 
   constructor(options: WorkerScriptExecutorOptions = {}) {
@@ -207,6 +231,8 @@ export class WorkerScriptExecutor implements ScriptExecutor {
     this.startTimeoutMs = options.startTimeoutMs ?? 10_000;
     this.bufferBytes = options.bufferBytes ?? 1024 * 1024;
     this.microtask = options.flush === 'microtask';
+    this.gatherTurns = options.gatherTurns ?? 2;
+    this.gatherCalls = options.gatherCalls ?? 8;
   }
 
   /** Counters since this executor was made. */
@@ -351,6 +377,13 @@ export class WorkerScriptExecutor implements ScriptExecutor {
   private flush(): void {
     this.scheduled = false;
     if (this.inflight !== null || this.queue.length === 0) return;
+    if (this.queue.length < this.gatherCalls && this.gathered < this.gatherTurns) {
+      // A small batch: wait a turn for the calls of other connections (measured in docs/benchmarks.md §7).
+      this.gathered++;
+      this.scheduled = true;
+      setImmediate(this.flushNow);
+      return;
+    }
     let g = this.gen;
     if (g === null || g.gone) {
       const started = this.trySpawn();
@@ -396,19 +429,17 @@ export class WorkerScriptExecutor implements ScriptExecutor {
 
   /**
    * Wait for a batch without blocking the event loop: `Atomics.waitAsync` on `RES` with no time
-   * limit, and the time limits on a JS timer. (A `waitAsync` time limit is a V8 delayed task: per
-   * batch, Node wakes its own loop to move it onto a libuv timer of its own, which later fires
-   * for nothing. A JS timer is a list entry, removed when the answer comes first.) The timer is
-   * ref'd, so a batch out keeps the process alive; the wait does not.
+   * limit, and the time limits on {@link limitTimer}. (A `waitAsync` time limit is a V8 delayed
+   * task: per batch, Node wakes its own loop to move it onto a libuv timer of its own, which then
+   * fires for nothing after the answer came.) The timer is ref'd while the batch is out, so a
+   * batch out keeps the process alive; the wait does not.
    */
   private watch(b: Batch): void {
     for (;;) {
       const seen = Atomics.load(b.gen.ctl, SLOT.RES);
       const left = this.poll(b);
       if (left < 0) return;
-      // Whole milliseconds: a batch's first timer then joins the list of timers of the same
-      // duration (one per limit), instead of starting a list of its own.
-      if (b.timer === null) b.timer = setTimeout(this.onLimit, Math.ceil(left), b);
+      if (this.timed !== b) this.armLimit(b, Math.ceil(left));
       if (b.waiting) return;
       const w = waitAsync(b.gen.ctl, SLOT.RES, seen, Infinity);
       if (!w.async) continue; // RES moved since the look: look again
@@ -421,6 +452,20 @@ export class WorkerScriptExecutor implements ScriptExecutor {
     }
   }
 
+  /** Look at `b` again in `ms` (whole milliseconds, so the usual delay, the first call's limit + 1, repeats and the timer is only refreshed). */
+  private armLimit(b: Batch, ms: number): void {
+    this.timed = b;
+    const t = this.limitTimer;
+    if (t !== null && this.limitTimerMs === ms) {
+      t.refresh();
+      t.ref();
+      return;
+    }
+    if (t !== null) clearTimeout(t);
+    this.limitTimerMs = ms;
+    this.limitTimer = setTimeout(this.onLimit, ms);
+  }
+
   /** Send the queued calls that fit in one batch. */
   private send(g: Generation): Batch {
     if (this.unloaded.length > 0) {
@@ -428,6 +473,7 @@ export class WorkerScriptExecutor implements ScriptExecutor {
       this.unloaded = [];
       this.queue.unshift({ op: OP.UNLOAD, id: 0, sender: '', text: '', logs: false, payload: ids, limitMs: LOAD_TIMEOUT_MS, at: null, settle: ignore });
     }
+    this.gathered = 0;
     const { table, area, ctl } = g;
     const calls: Call[] = [];
     let off = 0;
@@ -461,7 +507,7 @@ export class WorkerScriptExecutor implements ScriptExecutor {
     ctl[SLOT.COUNT] = calls.length;
     Atomics.store(ctl, SLOT.DONE, 0);
     g.pickup[0] = 0;
-    const b: Batch = { gen: g, seq: (g.seq = (g.seq + 1) | 0), calls, sentAt: monotonicMs(), settled: false, timer: null, waiting: false };
+    const b: Batch = { gen: g, seq: (g.seq = (g.seq + 1) | 0), calls, sentAt: monotonicMs(), settled: false, waiting: false };
     this.inflight = b;
     this.counters.batches++;
     this.counters.calls += calls.length;
@@ -522,9 +568,9 @@ export class WorkerScriptExecutor implements ScriptExecutor {
     b.settled = true;
     if (this.inflight === b) this.inflight = null;
     const g = b.gen;
-    if (b.timer !== null) {
-      clearTimeout(b.timer);
-      b.timer = null;
+    if (this.timed === b) {
+      this.timed = null;
+      this.limitTimer?.unref();
     }
     // Settled another way than by the worker's answer (a time limit, a dead worker, a wait in
     // place): release the pending wait, which would otherwise hold this generation's buffer for ever.

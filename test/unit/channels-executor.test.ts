@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-/** The script worker: loops stopped within the limit plus a restart, recovery, two channels, memory, large messages, batches. */
+/** The script worker: loops stopped within the limit plus a restart, recovery, two channels, memory, large messages, batches, writes sent back as a list, the limit timer. */
 import test, { type ExecutionContext } from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InlineScriptExecutor, WorkerScriptExecutor, loadChannels, runChannel, runChannelLive, type Channel, type ChannelOutcome, type ScriptExecutor } from '../../src/channels/index.js';
-import type { Logger } from '../../src/log.js';
+import { replayEdits } from '../../src/channels/edit.js';
+import { MAX_EDITS, ScriptSandbox } from '../../src/channels/sandbox.js';
+import { Hl7Message } from '../../src/hl7/index.js';
+import { silentLogger, type Logger } from '../../src/log.js';
 import { tempDir } from '../helpers/engine.js';
 
 const ADT =
@@ -185,4 +188,111 @@ test('live answers in one batch mixed between the shared buffer and the port kee
   // A large request starts a batch of its own (it goes through the port), so small answers (in the
   // buffer) follow a large one (through the port) in the same batch.
   t.true(after.batches - before.batches >= 2 && after.batches - before.batches <= 4, `${after.batches - before.batches} batches`);
+});
+
+// A script's changes come back from the worker as its writes (at most MAX_EDITS of them), which
+// the engine applies again to its own copy: refused writes too, since a refused `set` with
+// `create` has already appended its segment.
+const WRITES = `export default function (msg) {
+  msg.set('ZXT-1', 'made', { create: true });
+  try { msg.set('ZZZ-1', 'x'); } catch (e) { msg.set('PID-8', 'refused'); }
+  try { msg.set('ZQQ-1', 'a|b', { raw: true, create: true }); } catch (e) {}
+  msg.delete('PID-7');
+  msg.set('PV1-3.2', 'BED&2');
+  msg.dropSegment('EVN');
+  msg.addSegment('ZAA');
+  msg.set('ZAA-1', String(msg.toString().length));
+}`;
+
+test('a script’s writes applied again in the engine give the worker’s message, refused writes and segment edits included', async (t) => {
+  const [inline] = load(t, new InlineScriptExecutor(), { w: WRITES });
+  const x = executor(t);
+  const [worker] = load(t, x, { w: WRITES });
+  const input = ADT.replace('PID|', 'EVN|A01\rPID|');
+  const expected = runChannel(inline!, input, { sender: MLLP });
+  if (expected.result !== 'pass') return t.fail(JSON.stringify(expected));
+  const text = expected.message.toString();
+  // The refused set with create appended ZQQ before it refused the value.
+  t.regex(text, /\rZQQ\r/);
+  t.regex(text, /\rZAA\|\d+\r$/);
+  t.is(expected.message.get('PID-8'), 'refused');
+  t.is(expected.message.countSegments('EVN'), 0);
+  const blocking = runChannel(worker!, input, { sender: MLLP });
+  t.is(blocking.result === 'pass' ? blocking.message.toString() : blocking.result, text);
+  const outs = await live(worker!, [input, input]);
+  t.deepEqual(outs.map((o) => (o.result === 'pass' ? o.message.toString() : o.result)), [text, text]);
+});
+
+test('more writes than are sent as a list: the changed message comes back whole', async (t) => {
+  const x = executor(t);
+  const many = `export default function (msg) { for (let i = 1; i <= ${MAX_EDITS + 4}; i++) msg.set('PID-13[' + i + ']', 'r' + i); }`;
+  const [c] = load(t, x, { many });
+  const [out] = await live(c!, [ADT]);
+  t.deepEqual(out!.result === 'pass' ? out!.message.getAll('PID-13') : out!.result, Array.from({ length: MAX_EDITS + 4 }, (_, i) => `r${i + 1}`));
+});
+
+test('the sandbox lists a call’s writes, with whether each succeeded, up to MAX_EDITS', (t) => {
+  const options = { file: 's.js', kind: 'transform' as const, tables: {}, channel: 'c', step: 'transform[0]', timeoutMs: 50 };
+  const code = (n: number): string => `module.exports = function (msg) { try { msg.set('ZZZ-1', 'x'); } catch (e) {} for (let i = 1; i < ${n}; i++) msg.set('PID-8', 'v' + i); };`;
+  const few = ScriptSandbox.load(code(3), options);
+  t.like(few.run({ msg: Hl7Message.parse(ADT) }, MLLP, silentLogger), { kind: 'ok' });
+  t.deepEqual(few.edits, [['set', 'ZZZ-1', 'x', '', 0], ['set', 'PID-8', 'v1', '', 1], ['set', 'PID-8', 'v2', '', 1]]);
+  const lots = ScriptSandbox.load(code(MAX_EDITS + 1), options);
+  lots.run({ msg: Hl7Message.parse(ADT) }, MLLP, silentLogger);
+  t.is(lots.edits, null);
+  t.true(lots.changed);
+});
+
+test('writes that do not end here as they did in the script are a reason, not a silently different message', (t) => {
+  // Claimed applied, but the message has no ZZZ segment: the copies would differ.
+  const box = { msg: Hl7Message.parse(ADT) };
+  t.is(replayEdits(box, [['set', 'PID-8', 'F', '', 1], ['set', 'ZZZ-1', 'x', '', 1]]), "the script's set on ZZZ-1 succeeded in the script worker but not here");
+  t.is(replayEdits({ msg: Hl7Message.parse(ADT) }, [['set', 'PID-8', 'F', '', 0]]), "the script's set on PID-8 was refused in the script worker but not here");
+  t.is(replayEdits({ msg: Hl7Message.parse(ADT) }, [['set', 'ZZZ-1', 'x', '', 0], ['delete', 'PID-7', '', '', 1]]), null);
+});
+
+test.serial('a live batch keeps the process alive while it is out, and only then', async (t) => {
+  const x = executor(t);
+  const [c] = load(t, x, { slow: `export default function (msg) { const until = Date.now() + 150; while (Date.now() < until) {} msg.set('PID-8', 'S'); }` }, 2000);
+  const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  await live(c!, [ADT]); // the worker is up and the limit timer exists
+  const idle = timers();
+  const pending = live(c!, [ADT]);
+  await new Promise((r) => setTimeout(r, 50));
+  t.is(timers(), idle + 1, 'the limit timer is ref’d while the batch is out');
+  const [out] = await pending;
+  t.is(out!.result === 'pass' ? out!.message.get('PID-8') : out!.result, 'S');
+  t.is(timers(), idle, 'and unref’d once it is answered');
+});
+
+test('a small batch waits a few event-loop turns for more calls; gatherTurns 0 sends each turn’s calls', async (t) => {
+  const inTurns = async (c: Channel, turns: number): Promise<ChannelOutcome[]> => {
+    const outs: Array<Promise<ChannelOutcome>> = [];
+    for (let i = 0; i < turns; i++) {
+      outs.push(Promise.resolve(runChannelLive(c, ADT, { sender: MLLP })));
+      await new Promise((r) => setImmediate(r));
+    }
+    return Promise.all(outs);
+  };
+  for (const gatherTurns of [undefined, 0]) {
+    const x = executor(t, gatherTurns === undefined ? {} : { gatherTurns });
+    const [c] = load(t, x, { a: LOOPS_ON_LOOP });
+    const before = x.stats();
+    t.deepEqual((await inTurns(c!, 3)).map(pid9), ['call 1', 'call 2', 'call 3']);
+    const batches = x.stats().batches - before.batches;
+    // Without gathering the first call goes alone (the others join whichever batch is next).
+    if (gatherTurns === undefined) t.is(batches, 1);
+    else t.true(batches >= 2, `${batches} batches`);
+    // A lone call is still sent, after at most those turns.
+    t.deepEqual((await inTurns(c!, 1)).map(pid9), ['call 4']);
+  }
+  // A full queue goes at once: eight calls in one turn, then one more in the next, are two batches.
+  const x = executor(t, { gatherCalls: 8 });
+  const [c] = load(t, x, { a: LOOPS_ON_LOOP });
+  const before = x.stats();
+  const first = live(c!, [ADT, ADT, ADT, ADT, ADT, ADT, ADT, ADT]);
+  await new Promise((r) => setImmediate(r));
+  const second = live(c!, [ADT]);
+  t.is((await first).length + (await second).length, 9);
+  t.is(x.stats().batches - before.batches, 2);
 });
