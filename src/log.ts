@@ -5,6 +5,10 @@
  * never message bodies: callers pass bodies only through {@link Logger.body}, which drops them
  * unless `log.bodies` is on.
  */
+import { writeSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { isatty } from 'node:tty';
+import { isMainThread } from 'node:worker_threads';
 import winston from 'winston';
 
 /** The logger every layer receives (an options-object dependency, never a global). */
@@ -30,9 +34,33 @@ export interface LoggerOptions {
   stream?: NodeJS.WritableStream;
 }
 
+/**
+ * The process's stdout (fd 1) or stderr (fd 2), written in order with everything else the process
+ * writes there. On the main thread that is `process.stdout`/`process.stderr` (synchronous for files
+ * and pipes on Linux). On a worker thread (`tributary start` runs the engine on one, see
+ * cli/thread.ts) those go through the main thread asynchronously, so a log line could come after a
+ * READY the worker wrote later: there the bytes go to the descriptor directly, as the main thread
+ * would write them.
+ */
+export function processStream(fd: 1 | 2): NodeJS.WritableStream & { isTTY?: boolean } {
+  if (isMainThread) return fd === 1 ? process.stdout : process.stderr;
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      try {
+        writeSync(fd, chunk);
+        callback();
+      } catch (e) {
+        callback(e as Error);
+      }
+    },
+  });
+  return Object.assign(stream, { isTTY: isatty(fd) });
+}
+
 /** Build a winston-backed {@link Logger}. */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const json = options.json ?? !process.stderr.isTTY;
+  const stderr = options.stream ?? processStream(2);
+  const json = options.json ?? !(stderr as { isTTY?: boolean }).isTTY;
   const w = winston.createLogger({
     level: options.level ?? 'info',
     format: json
@@ -44,7 +72,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
             return `${String(timestamp)} ${level} ${String(message)}${rest}`;
           }),
         ),
-    transports: [new winston.transports.Stream({ stream: options.stream ?? process.stderr })],
+    transports: [new winston.transports.Stream({ stream: stderr })],
   });
   const bodies = options.bodies ?? false;
   // Checked here: winston formats (timestamps, JSON) a line before its level filter drops it,

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { databasePath } from '../engine/engine.js';
 import { TributaryError, errorMessage } from '../errors.js';
+import { processStream } from '../log.js';
 
 /** Process exit codes of the CLI (documented in README "CLI"). */
 export const EXIT = {
@@ -23,8 +24,8 @@ export interface CliIO {
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
-/** The process streams. */
-export const processIO: CliIO = { stdout: process.stdout, stderr: process.stderr };
+/** The process streams (written directly when the CLI runs on the engine thread, see log.ts `processStream`). */
+export const processIO: CliIO = { stdout: processStream(1), stderr: processStream(2) };
 
 /**
  * Parse HOST:PORT (IPv6 as [::1]:2575).

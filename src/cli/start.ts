@@ -4,6 +4,7 @@ import { loadConfig, mergeConfig, readConfigFile, type ConfigInput } from '../co
 import { startEngine } from '../engine/engine.js';
 import { createLogger } from '../log.js';
 import type { CliIO } from './common.js';
+import { onStopSignal } from './thread.js';
 
 /** Flags of `tributary start`. */
 export interface StartArgs {
@@ -38,12 +39,11 @@ export async function runStart(args: StartArgs, io: CliIO): Promise<number> {
   const engine = await startEngine(config, logger);
   io.stdout.write(`READY mllp=${engine.mllpPort} http=${engine.httpPort}\n`);
   await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
+    const stopListening = onStopSignal((signal) => {
+      stopListening();
       logger.info('signal received; finishing in-flight messages', { signal });
       engine.close().then(resolve, resolve);
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    });
   });
   return 0;
 }

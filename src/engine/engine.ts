@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { resourceLimits } from 'node:worker_threads';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/config.js';
 import { TributaryError, errorMessage } from '../errors.js';
@@ -202,7 +203,14 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
   const mllpListener = mllp;
   const httpServer = http;
   let closing: Promise<void> | undefined;
-  logger.info('engine started', { mllpPort: mllpListener.port, httpPort: httpServer.port, dataDir: resolve(config.dataDir), tls: !!tlsOptions });
+  logger.info('engine started', {
+    mllpPort: mllpListener.port,
+    httpPort: httpServer.port,
+    dataDir: resolve(config.dataDir),
+    tls: !!tlsOptions,
+    // The young generation this thread was given (cli/thread.ts); null on a main thread (V8's default).
+    youngGenerationMb: resourceLimits.maxYoungGenerationSizeMb ?? null,
+  });
   return {
     config,
     journal,
