@@ -47,9 +47,19 @@ export function processStream(fd: 1 | 2): NodeJS.WritableStream & { isTTY?: bool
   const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
       try {
-        writeSync(fd, chunk);
+        // All of it: a pipe may take part of a write, and a non-blocking one may refuse for now.
+        for (let off = 0; off < chunk.length; ) {
+          try {
+            off += writeSync(fd, chunk, off);
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+          }
+        }
         callback();
       } catch (e) {
+        // The reader went away (`tributary start | head`): the end of the output, not an error, as
+        // on the main thread (cli/main.ts).
+        if ((e as NodeJS.ErrnoException).code === 'EPIPE') process.exit(process.exitCode ?? 0);
         callback(e as Error);
       }
     },

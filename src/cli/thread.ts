@@ -30,7 +30,15 @@ export function runOnEngineThread(entry: URL, argv: string[]): void {
     workerData: { entry: entry.href, argv },
     resourceLimits: { maxYoungGenerationSizeMb: ENGINE_YOUNG_GENERATION_MB },
   });
-  for (const s of SIGNALS) process.on(s, () => worker.postMessage({ signal: s }));
+  let signals = 0;
+  for (const s of SIGNALS) {
+    process.on(s, () => {
+      // The first asks the engine to finish what is in flight; a second one stops it now, as a
+      // second Ctrl-C always did (exit code as if killed by that signal).
+      if (++signals === 1) worker.postMessage({ signal: s });
+      else process.exit(128 + (s === 'SIGINT' ? 2 : 15));
+    });
+  }
   let failed = false;
   worker.on('error', (e) => {
     failed = true;

@@ -3,14 +3,12 @@
  * The journal: every frame Tributary receives, with its raw bytes, where it came from, what was
  * decided and the ACK that was sent. It is the proof behind the ACK contract:
  *
- * - rows are written with SQLite in WAL mode and committed in groups: everything submitted during
- *   one event-loop turn goes into one transaction, flushed on `setImmediate` (see bench/RESULTS.md
- *   observation 6: a timer window is worse at every concurrency);
- * - the callers' callbacks run only once the group is on disk: the transaction commits with
- *   `synchronous=NORMAL` (frames written, no fsync) and an `fdatasync` of the WAL file on the thread
- *   pool follows, shared by the groups that commit while it runs; only then are they answered. So
- *   the engine thread builds the next group while the disk syncs, and a commit is still durable
- *   before its ACK (docs/journal.md "Durability");
+ * - rows are written with SQLite WAL and `synchronous=FULL`, so a commit survives a crash;
+ * - rows are committed in groups: everything submitted during one event-loop turn goes into one
+ *   transaction, flushed on `setImmediate` (see bench/RESULTS.md observation 6: a timer window is
+ *   worse at every concurrency), and the callers' callbacks run only after that commit;
+ * - the engine's journal checkpoints the WAL on a worker thread (`checkpointer.ts`) rather than in
+ *   its commits (docs/journal.md);
  * - a failed commit reports the error to every caller of the group (they answer `AE`, never `AA`).
  *
  * Duplicate detection: an accepted message whose sender + MSH-10 matches an accepted message inside
@@ -19,7 +17,7 @@
  * sent again with the same MSH-10 and is processed anew.
  */
 import Database from 'better-sqlite3';
-import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { TributaryError, errorMessage } from '../errors.js';
 import { MIGRATIONS, migrate } from './schema.js';
@@ -183,8 +181,10 @@ const EMPTY = Buffer.alloc(0);
 /** Channel outcome rows per multi-row INSERT, and the values of one row. */
 const OUTCOME_CHUNK = 16;
 const OUTCOME_COLUMNS = 7;
-/** Groups up to this size commit with their fsync inline when no sync is running (see flush). */
-const INLINE_SYNC_MAX = 3;
+/** How long a statement waits for another connection's lock. */
+const BUSY_TIMEOUT_MS = 5000;
+/** After a RESTART checkpoint found readers, wait this long before the next try. */
+const RESTART_RETRY_MS = 1000;
 
 /** The message journal on one SQLite file. */
 export class Journal {
@@ -209,24 +209,13 @@ export class Journal {
   private readonly channelChunkStmt: Database.Statement | undefined;
   /** Channel outcome rows of the current group, flat, {@link OUTCOME_COLUMNS} values each. */
   private outcomes: unknown[] = [];
-  /** WAL mode: groups commit without an fsync, and the WAL is synced off this thread before the callbacks. */
-  private readonly syncOwnWal: boolean;
-  private readonly syncNormalStmt: Database.Statement | undefined;
-  private readonly syncFullStmt: Database.Statement | undefined;
   /** Checkpoints on a worker thread ({@link JournalOptions.backgroundCheckpoints}). */
   private checkpointer: Checkpointer | null = null;
-  /** The WAL file, opened at the first sync. */
-  private walFd = -1;
-  /** Waiting for the sync on the thread pool, if one runs (null when none does). */
-  private syncing: Array<(err: Error | null) => void> | null = null;
-  /** Waiting for the next sync (committed while one ran). */
-  private syncWaiting: Array<(err: Error | null) => void> = [];
-  /** A sync failed: what was written since may be lost, so nothing more is answered `AA`. */
-  private syncFailure: Error | null = null;
-  /** Run after the current group is on disk ({@link whenDurable}); null outside a group. */
+  /** A RESTART found readers: not tried again before this time (epoch ms). */
+  private restartNotBefore = 0;
+  private restartBusyLogged = false;
+  /** Run after the current group has committed ({@link whenDurable}); null outside a group. */
   private groupAfter: Array<() => void> | null = null;
-  /** Test hook: how the WAL is synced (default `fs.fdatasync`). */
-  walSync: (fd: number, cb: (err: Error | null) => void) => void = fdatasync;
   private readonly flushBound = (): void => this.flush();
   private readonly logger: Logger;
   /** Counters since open. */
@@ -238,23 +227,10 @@ export class Journal {
 
   private constructor(options: JournalOptions, db: Database.Database, wal: boolean) {
     this.file = options.file;
-    this.syncOwnWal = wal && !options.readonly;
-    if (this.syncOwnWal) {
-      this.syncNormalStmt = db.prepare('PRAGMA synchronous = NORMAL');
-      this.syncFullStmt = db.prepare('PRAGMA synchronous = FULL');
-    }
     this.db = db;
     this.duplicateWindowMs = options.duplicateWindowMs ?? 24 * 60 * 60 * 1000;
     this.maxBatch = options.maxBatchMessages ?? 2000;
     this.logger = options.logger ?? silentLogger;
-    if (this.syncOwnWal && options.backgroundCheckpoints) {
-      db.pragma('wal_autocheckpoint = 0');
-      this.checkpointer = new Checkpointer({
-        file: options.file,
-        onError: (err) =>
-          this.logger.error('background checkpoints stopped; commits checkpoint again', { code: 'INTERNAL', reason: errorMessage(err) }),
-      });
-    }
     if (!options.readonly) {
       this.insertStmt = db.prepare(`INSERT INTO message (${COLUMNS}) VALUES (${COLUMNS.split(',').map(() => '?').join(',')})`);
       this.insertEventStmt = db.prepare(
@@ -278,6 +254,15 @@ export class Journal {
         'UPDATE message SET status = ?, reason_code = ?, reason = ?, error_location = ?, ack_code = ?, ack = ?, dedup_key = NULL WHERE id = ?',
       );
     }
+    // Last: nothing above can fail and leave the worker running.
+    if (wal && !options.readonly && options.backgroundCheckpoints) {
+      db.pragma('wal_autocheckpoint = 0');
+      this.checkpointer = new Checkpointer({
+        file: options.file,
+        onError: (err) =>
+          this.logger.error('background checkpoints stopped; commits checkpoint again', { code: 'INTERNAL', reason: errorMessage(err) }),
+      });
+    }
   }
 
   /**
@@ -289,13 +274,12 @@ export class Journal {
     try {
       if (!options.readonly) mkdirSync(dirname(options.file), { recursive: true });
       db = new Database(options.file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
-      db.pragma('busy_timeout = 5000');
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       let wal = false;
       if (!options.readonly) {
         wal = db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
-        // FULL for every commit on this connection but the journal's groups, which sync the WAL
-        // themselves before answering (flush): NORMAL in WAL mode alone may lose the last commits
-        // on power loss, which would break "an ACK means durable".
+        // FULL: a commit is on disk before the ACK goes out (NORMAL in WAL mode may lose the last
+        // commits on power loss, which would break "an ACK means durable").
         db.pragma('synchronous = FULL');
         // 1 MiB page cache (default 2 MiB): the journal appends, so it needs few hot pages, and a
         // multi-MB frame's pages would otherwise sit in the cache after its commit. Measured: same
@@ -397,22 +381,8 @@ export class Journal {
     this.queue = [];
     this.events = [];
     this.writes = [];
-    if (this.syncFailure) {
-      const err = new TributaryError('JOURNAL_WRITE_FAILED', { reason: `an earlier sync of the write-ahead log failed (${errorMessage(this.syncFailure)}); restart the engine` });
-      for (const p of batch) this.callback(p, err, null);
-      return;
-    }
-    // The group commits without an fsync of its own (synchronous=NORMAL: in WAL mode SQLite then
-    // writes the frames and syncs only at checkpoints); the callbacks, which send the ACKs, wait for
-    // an fdatasync of the WAL on the thread pool (afterSync), so an answer still means "on disk",
-    // and this thread builds the next group meanwhile. Other writers on this connection (audit,
-    // admin) keep synchronous=FULL.
     const after: Array<() => void> = [];
     this.groupAfter = after;
-    // A small group with no sync running (one sender waiting, nothing else to do) commits with the
-    // fsync inline: the trip through the thread pool would only add to its latency.
-    const deferSync = this.syncOwnWal && (this.syncing !== null || batch.length > INLINE_SYNC_MAX);
-    if (deferSync) this.syncNormalStmt!.run();
     try {
       this.groupTransaction(batch, events, writes);
     } catch (e) {
@@ -424,26 +394,23 @@ export class Journal {
     } finally {
       this.groupAfter = null;
       this.outcomes = [];
-      if (deferSync) this.syncFullStmt!.run();
     }
     this.groupEnded(true);
     this.stats.commits++;
     this.stats.rows += batch.length;
     if (this.checkpointer !== null && (this.checkpointer.failed || this.checkpointer.restartDue)) this.checkpointHere(this.checkpointer);
-    if (!deferSync) return this.answer(batch, after, null);
-    this.afterSync((err) => this.answer(batch, after, err));
+    this.answer(batch, after);
   }
 
   /**
-   * Run `fn` once what the current group wrote is on disk (outbox deliveries: nothing leaves before
-   * the message that caused it is durable). Inside a group transaction (from a
-   * {@link JournalEntry.apply}) it waits for that group, and is dropped if the group rolls back;
-   * outside one, for everything committed so far.
+   * Run `fn` once what the current group wrote has committed, i.e. is on disk (outbox deliveries
+   * read the rows outside the group). Inside a group transaction (from a {@link JournalEntry.apply})
+   * it runs after that group's callers are answered, and not at all if the group rolls back;
+   * outside one, on the next turn.
    */
   whenDurable(fn: () => void): void {
     if (this.groupAfter) this.groupAfter.push(fn);
-    else if (!this.syncOwnWal || this.closed) setImmediate(fn);
-    else this.afterSync((err) => err === null && fn());
+    else setImmediate(fn);
   }
 
   /**
@@ -457,78 +424,48 @@ export class Journal {
       this.db.pragma('wal_autocheckpoint = 1000');
       return;
     }
+    if (Date.now() < this.restartNotBefore) return;
+    let busy = 1;
     try {
-      this.db.pragma('wal_checkpoint(RESTART)');
+      // Without waiting: a reader on an older snapshot (a long export, a backup, a shell with a
+      // transaction open) would otherwise hold this thread for the whole busy timeout, group after
+      // group. Busy, it copies what it can, as PASSIVE does, and the next try waits a second.
+      this.db.pragma('busy_timeout = 0');
+      busy = (this.db.pragma('wal_checkpoint(RESTART)') as Array<{ busy: number }>)[0]!.busy;
     } catch (e) {
-      this.logger.warn('restarting the write-ahead log failed; tried again after the next group', { code: 'INTERNAL', reason: errorMessage(e) });
+      this.logger.warn('restarting the write-ahead log failed', { code: 'INTERNAL', reason: errorMessage(e) });
+    } finally {
+      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     }
+    if (busy !== 0) {
+      this.restartNotBefore = Date.now() + RESTART_RETRY_MS;
+      if (!this.restartBusyLogged) {
+        this.restartBusyLogged = true;
+        this.logger.warn('the write-ahead log cannot start again while a reader holds an older snapshot; retrying every second', { code: 'INTERNAL' });
+      }
+      return;
+    }
+    this.restartBusyLogged = false;
     cp.restarted();
   }
 
-  /** Tell a committed group's callers; `err` is a failed WAL sync (their rows may not survive a power loss). */
-  private answer(batch: readonly Pending[], after: ReadonlyArray<() => void>, err: Error | null): void {
-    if (err) {
-      const e = new TributaryError('JOURNAL_WRITE_FAILED', { reason: `syncing the write-ahead log: ${errorMessage(err)}` }, { cause: err });
-      for (const p of batch) this.callback(p, e, null);
-      return;
-    }
+  /** Tell a committed group's callers, then run what waited for the group ({@link whenDurable}). */
+  private answer(batch: readonly Pending[], after: ReadonlyArray<() => void>): void {
     for (const p of batch) {
       const e = p.entry;
       if (e.status === 'duplicate') this.stats.duplicates++;
       this.callback(p, null, { id: p.id, status: e.status, ackCode: e.ackCode, ack: e.ack, duplicateOf: p.duplicateOfId });
     }
-    for (const fn of after) {
-      try {
-        fn();
-      } catch (e) {
-        this.logger.error('journal after-commit action failed', { code: 'INTERNAL', reason: errorMessage(e) });
-      }
-    }
+    for (const fn of after) this.guarded(fn);
   }
 
-  /**
-   * Call `fn` once everything committed so far is on disk. One fdatasync of the WAL runs on the
-   * thread pool at a time; the groups that commit while it runs share the next one, in order.
-   */
-  private afterSync(fn: (err: Error | null) => void): void {
-    this.syncWaiting.push(fn);
-    if (this.syncing === null) this.startSync();
-  }
-
-  private startSync(): void {
-    const waiting = this.syncWaiting;
-    this.syncWaiting = [];
-    this.syncing = waiting;
+  /** Run an after-commit action; a throw is logged and never keeps the others from running. */
+  private guarded(fn: () => void): void {
     try {
-      if (this.walFd < 0) this.walFd = openSync(`${this.file}-wal`, 'r+');
+      fn();
     } catch (e) {
-      this.syncDone(waiting, e as Error);
-      return;
+      this.logger.error('journal after-commit action failed', { code: 'INTERNAL', reason: errorMessage(e) });
     }
-    this.walSync(this.walFd, (err) => this.syncDone(waiting, err));
-  }
-
-  private syncDone(waiting: Array<(err: Error | null) => void>, err: Error | null): void {
-    if (this.syncing === waiting) this.syncing = null;
-    if (this.closed) {
-      // close() synced and answered these itself; the descriptor was left open for this call.
-      if (this.syncing === null && this.walFd >= 0) {
-        closeSync(this.walFd);
-        this.walFd = -1;
-      }
-      return;
-    }
-    if (err && !this.syncFailure) {
-      // After a failed fsync Linux may drop the dirty pages and report the next fsync clean, so a
-      // later success would prove nothing: refuse from now on (PostgreSQL's answer to the same).
-      this.syncFailure = err;
-      this.logger.error('syncing the write-ahead log failed; every message is answered AE until the engine restarts', {
-        code: 'JOURNAL_WRITE_FAILED',
-        reason: errorMessage(err),
-      });
-    }
-    for (const fn of waiting) fn(this.syncFailure);
-    if (this.syncWaiting.length > 0) this.startSync();
   }
 
   /**
@@ -755,28 +692,8 @@ export class Journal {
     if (this.closed) return;
     this.flush();
     this.closed = true;
-    // Answer every committed group before the file goes: one synchronous fdatasync covers them all
-    // (a sync still running on the thread pool finds the journal closed and only closes the file).
-    const inFlight = this.syncing !== null;
-    const pending = [...(this.syncing ?? []), ...this.syncWaiting];
-    this.syncWaiting = [];
-    if (pending.length > 0) {
-      let err: Error | null = this.syncFailure;
-      if (err === null) {
-        try {
-          if (this.walFd < 0) this.walFd = openSync(`${this.file}-wal`, 'r+');
-          fdatasyncSync(this.walFd);
-        } catch (e) {
-          err = e as Error;
-        }
-      }
-      for (const fn of pending) fn(err);
-    }
     void this.checkpointer?.stop();
     this.db.close();
-    if (inFlight) return;
-    if (this.walFd >= 0) closeSync(this.walFd);
-    this.walFd = -1;
   }
 }
 

@@ -93,7 +93,7 @@ test('reading pauses while too many frames wait for their ACK', async (t) => {
   await new Promise((r) => process.nextTick(r));
   t.is(journal.pendingCount, 6, 'frames read, not yet committed');
   t.is(listener.pausedConnections, 1, 'over maxInFlightPerConnection: paused');
-  // Answered once the group is on disk (the WAL sync runs on the thread pool: a few turns).
+  // Answered once the group has committed (a few turns; not a fixed number of them).
   for (let i = 0; i < 500 && listener.pausedConnections !== 0; i++) await new Promise((r) => setTimeout(r, 2));
   t.is(listener.pausedConnections, 0, 'answered: reading again');
   const dec = new MllpPayloadDecoder();
