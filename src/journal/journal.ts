@@ -183,7 +183,7 @@ const OUTCOME_CHUNK = 16;
 const OUTCOME_COLUMNS = 7;
 /** How long a statement waits for another connection's lock. */
 const BUSY_TIMEOUT_MS = 5000;
-/** After a RESTART checkpoint found readers, wait this long before the next try. */
+/** The longest wait between two tries of a RESTART checkpoint that was busy. */
 const RESTART_RETRY_MS = 1000;
 
 /** The message journal on one SQLite file. */
@@ -211,9 +211,10 @@ export class Journal {
   private outcomes: unknown[] = [];
   /** Checkpoints on a worker thread ({@link JournalOptions.backgroundCheckpoints}). */
   private checkpointer: Checkpointer | null = null;
-  /** A RESTART found readers: not tried again before this time (epoch ms). */
+  /** A RESTART was busy: not tried again before this time (epoch ms). */
   private restartNotBefore = 0;
-  private restartBusyLogged = false;
+  /** RESTARTs busy in a row (the worker's round, or a reader on an older snapshot). */
+  private restartBusy = 0;
   /** Run after the current group has committed ({@link whenDurable}); null outside a group. */
   private groupAfter: Array<() => void> | null = null;
   private readonly flushBound = (): void => this.flush();
@@ -415,8 +416,8 @@ export class Journal {
 
   /**
    * Restart the log once it has grown past the checkpointer's bound: a RESTART checkpoint copies
-   * what the worker's last round left (little) and waits for it to finish, so the next group writes
-   * from the start of the file. A failed worker gives the checkpoints back to SQLite for good.
+   * what the worker's last round left (little), so the next group writes from the start of the file.
+   * It never waits (see below). A failed worker gives the checkpoints back to SQLite for good.
    */
   private checkpointHere(cp: Checkpointer): void {
     if (cp.failed) {
@@ -429,7 +430,8 @@ export class Journal {
     try {
       // Without waiting: a reader on an older snapshot (a long export, a backup, a shell with a
       // transaction open) would otherwise hold this thread for the whole busy timeout, group after
-      // group. Busy, it copies what it can, as PASSIVE does, and the next try waits a second.
+      // group. Busy (that reader, or the worker's round), it copies what it can, as PASSIVE does,
+      // and the next try waits 25 ms, doubling up to a second.
       this.db.pragma('busy_timeout = 0');
       busy = (this.db.pragma('wal_checkpoint(RESTART)') as Array<{ busy: number }>)[0]!.busy;
     } catch (e) {
@@ -438,14 +440,15 @@ export class Journal {
       this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     }
     if (busy !== 0) {
-      this.restartNotBefore = Date.now() + RESTART_RETRY_MS;
-      if (!this.restartBusyLogged) {
-        this.restartBusyLogged = true;
+      this.restartBusy++;
+      this.restartNotBefore = Date.now() + Math.min(RESTART_RETRY_MS, 25 * 2 ** (this.restartBusy - 1));
+      // The worker's round is over in milliseconds; this many in a row is a reader (logged once).
+      if (this.restartBusy === 12) {
         this.logger.warn('the write-ahead log cannot start again while a reader holds an older snapshot; retrying every second', { code: 'INTERNAL' });
       }
       return;
     }
-    this.restartBusyLogged = false;
+    this.restartBusy = 0;
     cp.restarted();
   }
 
