@@ -33,7 +33,6 @@ export interface CheckpointerOptions {
 // Slots of the shared control array.
 const STOP = 0;
 const LOG_FRAMES = 1;
-const ROUNDS = 2;
 
 // CommonJS, evaluated as the worker's entry: no compiled file to find, the same under tsx and dist.
 const WORKER_SOURCE = `
@@ -46,7 +45,6 @@ try {
   while (Atomics.load(ctl, ${STOP}) === 0) {
     const r = db.pragma('wal_checkpoint(PASSIVE)')[0];
     Atomics.store(ctl, ${LOG_FRAMES}, r.log > 0 ? r.log : 0);
-    Atomics.add(ctl, ${ROUNDS}, 1);
     Atomics.wait(ctl, ${STOP}, 0, workerData.intervalMs);
   }
 } finally {
@@ -65,7 +63,7 @@ export class Checkpointer {
 
   /** Start the worker (it opens its own connection to `options.file`). */
   constructor(options: CheckpointerOptions) {
-    const sab = new SharedArrayBuffer(4 * 4);
+    const sab = new SharedArrayBuffer(2 * 4);
     this.ctl = new Int32Array(sab);
     this.restartFrames = options.restartFrames ?? 4096;
     const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
@@ -103,11 +101,6 @@ export class Checkpointer {
   /** The writer restarted the log. */
   restarted(): void {
     Atomics.store(this.ctl, LOG_FRAMES, 0);
-  }
-
-  /** Rounds run so far (tests). */
-  get rounds(): number {
-    return Atomics.load(this.ctl, ROUNDS);
   }
 
   /** Stop the worker after its current round; resolves once it has closed its connection and exited. */
