@@ -3,10 +3,11 @@
  * The ER7 ("pipe and hat") message model: a lossless, lazy parse of one message.
  *
  * `parse` scans the text once: it finds the segment boundaries, checks segment ids and control
- * bytes, and splits MSH only. Other segments are split into fields on first access; repetitions,
- * components and subcomponents are never materialised unless asked for (`encode({ rebuild: true })`
- * or `set`). Everything is kept as raw (still escaped) slices of the input, so `toString()` returns
- * the input byte for byte.
+ * bytes, and splits MSH only. Other segments' field separators are found on first access, and a read
+ * slices the one field it needs; repetitions, components and subcomponents are never materialised
+ * unless asked for (`encode({ rebuild: true })`). `set` rewrites one field of a segment's text in
+ * place of splitting the segment. Everything is kept as raw (still escaped) text, so `toString()`
+ * returns the input byte for byte.
  */
 import { type Delimiters, makeDelimiters } from './delimiters.js';
 import { Hl7Error, Hl7ErrorCode, type Hl7Location } from './errors.js';
@@ -88,11 +89,51 @@ export function ackRequestFromMsh(fields: readonly string[], d: Delimiters): Ack
   };
 }
 
-function replacePiece(s: string, sep: string, n: number, fn: (old: string) => string): string {
-  const parts = s.split(sep);
-  while (parts.length <= n) parts.push('');
-  parts[n] = fn(parts[n] as string);
-  return parts.join(sep);
+/**
+ * `s` with its n-th (0-based) piece split on `sep` replaced by `value`; when `s` has fewer pieces,
+ * empty ones are added up to it. What split, pad, replace and join give, without the array.
+ */
+function replacePiece(s: string, sep: string, n: number, value: string): string {
+  let from = 0;
+  for (let k = 0; k < n; k++) {
+    const i = s.indexOf(sep, from);
+    if (i < 0) return s + sep.repeat(n - k) + value;
+    from = i + 1;
+  }
+  const end = s.indexOf(sep, from);
+  return end < 0 ? s.slice(0, from) + value : s.slice(0, from) + value + s.slice(end);
+}
+
+/** `field` (raw) with the repetition, component or subcomponent that `p` names replaced by `value` (raw). */
+function replaceInField(field: string, p: Hl7Path, value: string, d: Delimiters): string {
+  const rep = (p.repetition ?? 1) - 1;
+  let v = value;
+  if (p.component !== undefined) {
+    const old = nthPiece(field, d.repetition, rep) ?? '';
+    if (p.subcomponent !== undefined) {
+      v = replacePiece(nthPiece(old, d.component, p.component - 1) ?? '', d.subcomponent, p.subcomponent - 1, v);
+    }
+    v = replacePiece(old, d.component, p.component - 1, v);
+  }
+  return replacePiece(field, d.repetition, rep, v);
+}
+
+/** Offsets of `fs` in `s` from `start` to before `end`. */
+function separatorsIn(s: string, fs: string, start: number, end: number): number[] {
+  const out: number[] = [];
+  for (let i = s.indexOf(fs, start); i >= 0 && i < end; i = s.indexOf(fs, i + 1)) out.push(i);
+  return out;
+}
+
+/** Every offset of `seps` plus `delta` (a new array: the old one may be shared). */
+function shifted(seps: readonly number[], delta: number): number[] {
+  const out = new Array<number>(seps.length);
+  for (let i = 0; i < seps.length; i++) out[i] = (seps[i] as number) + delta;
+  return out;
+}
+
+function noSegmentAfterMsh(): Hl7Error {
+  return new Hl7Error('HL7_BAD_SEGMENT', Hl7ErrorCode.SegmentSequence, { reason: 'the message has no segment after MSH' }, { segment: 'MSH' });
 }
 
 /**
@@ -174,16 +215,22 @@ export class Hl7Message {
   private readonly ends: number[];
   /** MSH split on the field separator: [`MSH`, MSH-2, MSH-3, …]; so MSH-n is `mshFields[n - 1]`. */
   private readonly mshFields: string[];
-  /** Other segments split on the field separator ([id, field 1, …]), once `set` writes to them. */
-  private fieldCache: (string[] | undefined)[] | undefined;
   /**
-   * Other segments' field separator offsets, on first read: reads slice the one field they need
-   * (splitting a segment made a string of every field, most never read, all for the GC).
+   * Other segments' content (without terminator) once `set` wrote to them; the others are their
+   * slice of `text`. `set` rewrites the one field it changes here: splitting the segment into a
+   * string per field, most never read, cost more than the write (and all of it for the GC).
+   */
+  private edited: (string | undefined)[] | undefined;
+  /**
+   * Other segments' field separator offsets, on first read or write, so a read slices the one
+   * field it needs: offsets into `edited[k]` for a segment `set` wrote to, else into `text`. An
+   * array into `text` may be shared with a copy ({@link withoutSegments}), so it is never changed:
+   * the first `set` to the segment makes its own.
    */
   private separatorCache: (number[] | undefined)[] | undefined;
   /** Segment indexes (into `starts`) by segment id, MSH's first excluded; see `segmentIndex`. */
   private segmentsById: Map<string, number[]> | undefined;
-  /** Segments changed by `set` (rebuilt by `toString`). */
+  /** Segments changed by `set` (rebuilt by `toString`): MSH in `mshFields`, the others in `edited`. */
   private changed: boolean[] | undefined;
 
   private constructor(text: string, d: Delimiters, starts: number[], contentEnds: number[], ends: number[], msh: string[]) {
@@ -299,9 +346,7 @@ export class Hl7Message {
         ends.push(pos);
       }
     }
-    if (starts.length === 1) {
-      throw new Hl7Error('HL7_BAD_SEGMENT', Hl7ErrorCode.SegmentSequence, { reason: 'the message has no segment after MSH' }, { segment: 'MSH' });
-    }
+    if (starts.length === 1) throw noSegmentAfterMsh();
     const msh = text.slice(0, contentEnds[0]).split(fs);
     return new Hl7Message(text, d, starts, contentEnds, ends, msh);
   }
@@ -430,39 +475,36 @@ export class Hl7Message {
     return byId.get(id)?.[occ - 1] ?? -1;
   }
 
-  /** Fields of segment k: for MSH [`MSH`, MSH-2, MSH-3 …], otherwise [id, field 1, field 2 …]. */
-  private fieldsOf(k: number): string[] {
-    if (k === 0) return this.mshFields;
-    const cache = (this.fieldCache ??= []);
-    let f = cache[k];
-    if (f === undefined) {
-      f = this.text.slice(this.starts[k], this.contentEnds[k]).split(this.delimiters.field);
-      cache[k] = f;
-    }
-    return f;
-  }
-
-  /** Entry `idx` of `fieldsOf(k)` (field `idx`; for MSH, MSH-(idx+1)), read without splitting the segment. */
-  private fieldAt(k: number, idx: number): string | undefined {
-    if (k === 0) return this.mshFields[idx];
-    const split = this.fieldCache?.[k];
-    if (split !== undefined) return split[idx];
+  /** Segment k's field separator offsets (k > 0), into `edited[k]` when `set` wrote to it, else into `text`. */
+  private separators(k: number): number[] {
     const cache = (this.separatorCache ??= []);
-    const start = this.starts[k] as number;
-    const end = this.contentEnds[k] as number;
     let seps = cache[k];
     if (seps === undefined) {
-      seps = [];
-      const text = this.text;
-      const fs = this.delimiters.field;
-      for (let i = text.indexOf(fs, start); i >= 0 && i < end; i = text.indexOf(fs, i + 1)) seps.push(i);
+      const own = this.edited?.[k];
+      seps = own === undefined
+        ? separatorsIn(this.text, this.delimiters.field, this.starts[k] as number, this.contentEnds[k] as number)
+        : separatorsIn(own, this.delimiters.field, 0, own.length);
       cache[k] = seps;
     }
-    if (idx > seps.length) return undefined;
-    return this.text.slice(idx === 0 ? start : (seps[idx - 1] as number) + 1, idx === seps.length ? end : seps[idx]);
+    return seps;
   }
 
-  /** Where field `p.field` sits in `fieldsOf()`, or the MSH-1/MSH-2 marker. */
+  /**
+   * Field `idx` of segment k (0 is the segment id; for MSH, entry `idx` of `mshFields`, i.e.
+   * MSH-(idx+1)), read without splitting the segment.
+   */
+  private fieldAt(k: number, idx: number): string | undefined {
+    if (k === 0) return this.mshFields[idx];
+    const seps = this.separators(k);
+    if (idx > seps.length) return undefined;
+    const own = this.edited?.[k];
+    const s = own ?? this.text;
+    const start = own === undefined ? (this.starts[k] as number) : 0;
+    const end = own === undefined ? (this.contentEnds[k] as number) : own.length;
+    return s.slice(idx === 0 ? start : (seps[idx - 1] as number) + 1, idx === seps.length ? end : seps[idx]);
+  }
+
+  /** The `fieldAt` index of field `p.field`: MSH is stored from MSH-2 (MSH-1 is the separator itself). */
   private static fieldIndex(p: Hl7Path): number {
     return p.segment === 'MSH' ? p.field - 1 : p.field;
   }
@@ -601,28 +643,65 @@ export class Hl7Message {
     } else {
       v = escapeValue(value, d);
     }
-    const fields = this.fieldsOf(k);
-    const idx = Hl7Message.fieldIndex(p);
-    while (fields.length <= idx) fields.push('');
-    fields[idx] = replacePiece(fields[idx] as string, d.repetition, (p.repetition ?? 1) - 1, (rep) => {
-      if (p.component === undefined) return v;
-      return replacePiece(rep, d.component, p.component - 1, (comp) => {
-        if (p.subcomponent === undefined) return v;
-        return replacePiece(comp, d.subcomponent, p.subcomponent - 1, () => v);
-      });
-    });
+    if (k === 0) {
+      const fields = this.mshFields;
+      const idx = Hl7Message.fieldIndex(p);
+      while (fields.length <= idx) fields.push('');
+      fields[idx] = replaceInField(fields[idx] as string, p, v, d);
+    } else {
+      this.writeField(k, p, v);
+    }
     (this.changed ??= [])[k] = true;
   }
 
-  /** Segment k's content (without terminator), rebuilt when asked or when `set` touched it. */
-  private segmentContent(k: number, rebuild: boolean): string {
-    if (!rebuild) {
-      if (this.changed?.[k] === true) return this.fieldsOf(k).join(this.delimiters.field);
-      return this.text.slice(this.starts[k], this.contentEnds[k]);
+  /**
+   * Write `v` (raw) where `p` points in segment k (not MSH) through its separator offsets: the
+   * content is rebuilt around the one field, and the offsets after it move by the change in length.
+   * Fields missing up to `p.field` are added empty, as split, pad and join would.
+   */
+  private writeField(k: number, p: Hl7Path, v: string): void {
+    const fs = this.delimiters.field;
+    const edited = (this.edited ??= []);
+    const cache = (this.separatorCache ??= []);
+    let content = edited[k];
+    let seps: number[];
+    if (content === undefined) {
+      const start = this.starts[k] as number;
+      content = this.text.slice(start, this.contentEnds[k]);
+      // Offsets into `text` may be shared: this segment gets its own, into its content.
+      const known = cache[k];
+      seps = known === undefined ? separatorsIn(content, fs, 0, content.length) : shifted(known, -start);
+    } else {
+      seps = this.separators(k);
     }
-    // Full rebuild from the field tree: split every field down to subcomponents and encode back.
+    const idx = p.field;
+    const n = seps.length;
+    if (idx > n) {
+      // Field idx does not exist: separators for the empty fields n+1…idx-1 and field idx, then the value.
+      for (let i = n; i < idx; i++) seps.push(content.length + (i - n));
+      content = content + fs.repeat(idx - n) + replaceInField('', p, v, this.delimiters);
+    } else {
+      const a = (seps[idx - 1] as number) + 1;
+      const b = idx === n ? content.length : (seps[idx] as number);
+      const field = replaceInField(content.slice(a, b), p, v, this.delimiters);
+      const delta = field.length - (b - a);
+      if (delta !== 0) for (let i = idx; i < n; i++) seps[i] = (seps[i] as number) + delta;
+      content = content.slice(0, a) + field + content.slice(b);
+    }
+    edited[k] = content;
+    cache[k] = seps;
+  }
+
+  /** Segment k's content (without terminator) as it is now: `set` may have changed it. */
+  private currentContent(k: number): string {
+    if (k === 0) return this.mshFields.join(this.delimiters.field);
+    return this.edited?.[k] ?? this.text.slice(this.starts[k], this.contentEnds[k]);
+  }
+
+  /** Segment k's content rebuilt from the field tree: every field split down to subcomponents and encoded back. */
+  private rebuiltContent(k: number): string {
     const d = this.delimiters;
-    const fields = this.fieldsOf(k);
+    const fields = k === 0 ? this.mshFields : this.currentContent(k).split(d.field);
     let out = fields[0] as string;
     for (let f = 1; f < fields.length; f++) {
       const raw = fields[f] as string;
@@ -640,24 +719,68 @@ export class Hl7Message {
     return this.encode();
   }
 
+  /** Whether segment k (not the first) is an `id` segment: its text starts with `id`, then the field separator or its end. */
+  private isSegment(k: number, id: string): boolean {
+    const at = this.starts[k] as number;
+    return this.text.startsWith(id, at) && (this.contentEnds[k] === at + 3 || this.text.startsWith(this.delimiters.field, at + 3));
+  }
+
   /**
    * A copy without any `id` segment (never the first MSH), or this message itself when it has none.
    * Each kept segment keeps its terminator; changed segments are written as they are now.
+   *
+   * The copy is built with its segment offsets (each kept segment moves by what was dropped or
+   * rewritten before it) and the field separator offsets known so far, as parsing its text again
+   * would find them: every kept segment came out of a parse, and `set` never writes a terminator.
+   *
+   * @throws Hl7Error HL7_BAD_SEGMENT when no segment would be left after MSH (as `parse` would)
    */
   withoutSegments(id: string): Hl7Message {
-    const starts = this.starts;
+    const { text, starts, contentEnds, ends } = this;
+    const count = starts.length;
+    let first = 1;
+    while (first < count && !this.isSegment(first, id)) first++;
+    if (first === count) return this;
+    const keptStarts: number[] = [];
+    const keptContentEnds: number[] = [];
+    const keptEnds: number[] = [];
+    const known = this.separatorCache;
+    const seps: (number[] | undefined)[] = [];
     let out = '';
-    let dropped = false;
-    for (let k = 0; k < starts.length; k++) {
+    let copied = 0; // `text` before this offset is in `out` or dropped
+    let shift = 0; // offset in `out` minus offset in `text`, where segment k starts
+    for (let k = 0; k < count; k++) {
       const at = starts[k] as number;
-      if (k > 0 && this.text.startsWith(id, at) && (this.contentEnds[k] === at + 3 || this.text.startsWith(this.delimiters.field, at + 3))) {
-        dropped = true;
+      const contentEnd = contentEnds[k] as number;
+      const end = ends[k] as number;
+      if (k >= first && this.isSegment(k, id)) {
+        out += text.slice(copied, at);
+        copied = end;
+        shift -= end - at;
         continue;
       }
-      out += this.segmentContent(k, false) + this.text.slice(this.contentEnds[k], this.ends[k]);
+      const start = at + shift;
+      const mine = known?.[k];
+      if (this.changed?.[k] === true) {
+        // Rewritten by `set`: its separator offsets are into its own content.
+        const content = this.currentContent(k);
+        out += text.slice(copied, at) + content;
+        copied = contentEnd;
+        if (mine !== undefined) seps[keptStarts.length] = shifted(mine, start);
+        shift += content.length - (contentEnd - at);
+      } else if (mine !== undefined) {
+        // Never changed once shared (see `separatorCache`), so the same offsets can serve both.
+        seps[keptStarts.length] = shift === 0 ? mine : shifted(mine, shift);
+      }
+      keptStarts.push(start);
+      keptContentEnds.push(contentEnd + shift);
+      keptEnds.push(end + shift);
     }
-    // What is left was written by this message: no control characters to look for.
-    return dropped ? Hl7Message.parseOwn(out) : this;
+    out += text.slice(copied);
+    if (keptStarts.length === 1) throw noSegmentAfterMsh();
+    const copy = new Hl7Message(out, this.delimiters, keptStarts, keptContentEnds, keptEnds, this.mshFields.slice());
+    copy.separatorCache = seps;
+    return copy;
   }
 
   /**
@@ -666,12 +789,22 @@ export class Hl7Message {
    * still equal the input byte for byte, which is what the round-trip tests check.
    */
   encode(opts?: { rebuild?: boolean }): string {
-    const rebuild = opts?.rebuild === true;
-    if (!rebuild && this.changed === undefined) return this.text;
-    let out = '';
-    for (let k = 0; k < this.starts.length; k++) {
-      out += this.segmentContent(k, rebuild) + this.text.slice(this.contentEnds[k], this.ends[k]);
+    const { text, starts, contentEnds, ends } = this;
+    if (opts?.rebuild === true) {
+      let out = '';
+      for (let k = 0; k < starts.length; k++) out += this.rebuiltContent(k) + text.slice(contentEnds[k], ends[k]);
+      return out;
     }
-    return out;
+    const changed = this.changed;
+    if (changed === undefined) return text;
+    // The text between changed segments' contents (terminators included) is copied in one slice.
+    let out = '';
+    let copied = 0;
+    for (let k = 0; k < starts.length; k++) {
+      if (changed[k] !== true) continue;
+      out += text.slice(copied, starts[k]) + this.currentContent(k);
+      copied = contentEnds[k] as number;
+    }
+    return out + text.slice(copied);
   }
 }
