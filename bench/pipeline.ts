@@ -7,11 +7,19 @@
  * whether a change to the path is worth keeping (the MLLP benchmark stays the figure of record).
  *
  *   npm run build && node --import=tsx bench/pipeline.ts [--messages 60000] [--inflight 64] [--mix adt|oru|mixed] [--channels DIR]
+ *     [--before MIX:N] [--profile FILE]
+ *
+ * `--before oru:20000` sends N messages of another mix after the warm-up and before the measured
+ * run, as the reference harness sends its ORU run before the pipelined one (a process that has
+ * taken ORUs costs more per ADT: docs/benchmarks.md §0). `--profile FILE` writes a CPU profile of
+ * the measured run only.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { Session } from 'node:inspector/promises';
+import { writeFileSync } from 'node:fs';
 // The built engine (`npm run build` first), as `bench/load.ts --spawn` runs it: under tsx the
 // source carries helpers of its own that distort a profile.
 import { Journal } from '../dist/journal/journal.js';
@@ -27,6 +35,8 @@ const { values: v } = parseArgs({
     mix: { type: 'string', default: 'adt' },
     channels: { type: 'string', default: 'channels' },
     json: { type: 'boolean', default: false },
+    before: { type: 'string' },
+    profile: { type: 'string' },
   },
 });
 
@@ -46,11 +56,13 @@ const journal = Journal.open({ file: databasePath(dir), backgroundCheckpoints: t
 const channels = openChannels(v.channels!, silentLogger);
 const { ingestor } = createPipeline({ journal, logger: silentLogger, channels });
 const templates = templatesFor(v.mix as Mix);
+const [beforeMix, beforeCount] = (v.before ?? ':0').split(':');
+const beforeTemplates = beforeMix ? templatesFor(beforeMix as Mix) : templates;
 const meta = { interface: 'mllp', connectionId: 'bench', remoteAddress: '127.0.0.1', remotePort: 40000 };
 
 let seq = 0;
 /** Run `n` frames with `inflight` outstanding; resolves with the count of accepted answers. */
-function run(n: number, inflight: number): Promise<number> {
+function run(n: number, inflight: number, list = templates): Promise<number> {
   return new Promise((resolve) => {
     let sent = 0;
     let done = 0;
@@ -58,7 +70,7 @@ function run(n: number, inflight: number): Promise<number> {
     const next = (): void => {
       if (sent >= n) return;
       sent++;
-      const t = templates[seq % templates.length]!;
+      const t = list[seq % list.length]!;
       // The frame without MLLP bytes: the template's text with a fresh MSH-10.
       const frame = t.frame(`P${(++seq).toString(36).padStart(9, '0')}`);
       ingestor.submitFrame(frame.subarray(1, frame.length - 2), meta, (r) => {
@@ -74,6 +86,13 @@ function run(n: number, inflight: number): Promise<number> {
 
 const inflight = Number(v.inflight);
 await run(Number(v.warmup), inflight);
+if (Number(beforeCount) > 0) await run(Number(beforeCount), inflight, beforeTemplates);
+const session = v.profile ? new Session() : null;
+if (session) {
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+}
 const n = Number(v.messages);
 const cpu0 = process.cpuUsage();
 const main0 = mainThreadMs();
@@ -82,11 +101,13 @@ const ok = await run(n, inflight);
 const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
 const cpu = process.cpuUsage(cpu0);
 const main1 = mainThreadMs();
+if (session) writeFileSync(v.profile!, JSON.stringify((await session.post('Profiler.stop')).profile));
 journal.close();
 rmSync(dir, { recursive: true, force: true });
 const result = {
   tool: 'tributary-pipeline',
   mix: v.mix,
+  ...(v.before ? { before: v.before } : {}),
   inflight,
   messages: n,
   ok,
