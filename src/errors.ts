@@ -88,6 +88,9 @@ export const ERROR_CATALOG = define({
   RECORD_CREATE_INSUFFICIENT: { message: 'cannot create a record: {missing} missing', user: true },
   RECORD_EMAIL_IN_USE: { message: 'the email address in {location} belongs to another record', user: true },
   RECORD_NHS_NUMBER_IN_USE: { message: 'the NHS number in {location} belongs to another record', user: true },
+  RECORD_INVALID_NATIONAL_ID: { message: 'invalid {name} in {location}: {reason}', user: true },
+  RECORD_NATIONAL_ID_IN_USE: { message: 'the {name} in {location} belongs to another record', user: true },
+  RECORD_ZTM_INVALID: { message: '{location}: {reason}', user: true },
   RECORD_BAD_FIELD: { message: '{location}: {reason}', user: true },
   RECORD_DUPLICATE_ALLERGY: { message: 'AL1[{second}] repeats AL1[{first}] (same allergen and date)', user: true },
   RECORD_MERGE_UNKNOWN: { message: 'MRG-1 identifies no record to merge', user: true },
@@ -95,6 +98,7 @@ export const ERROR_CATALOG = define({
   RECORD_REVIEW_CLOSED: { message: 'review item {id} is already {status}', user: true },
   RECORD_NOT_MERGED: { message: 'merge {id} has already been undone', user: true },
   RECORD_PATIENT_NOT_FOUND: { message: 'no patient record {what}', user: true },
+  RECORD_MIGRATION_FAILED: { message: 'cannot upgrade the record tables to version {version}: {reason}', user: true },
   // --- record: encounters and appointments (ADT A01..A38, SIU) ---
   RECORD_VISIT_NUMBER_MISSING: { message: 'PV1-19.1 (visit number) must be provided', user: true },
   RECORD_VISIT_UNKNOWN: { message: '{trigger} cancels an event of a visit (PV1-19.1) this organisation has not sent', user: true },

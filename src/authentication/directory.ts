@@ -232,6 +232,11 @@ export class SenderDirectory {
     return this.snapshot().teams.get(id);
   }
 
+  /** What an alias (MSH-4, ZTM) names: its organisation and, for a team alias, the team. */
+  alias(value: string): Alias | undefined {
+    return this.snapshot().aliases.get(value);
+  }
+
   /** The Patient Record Team of an organisation (customers have one). */
   recordTeam(organisationId: string): Team | undefined {
     for (const t of this.snapshot().teams.values()) if (t.organisationId === organisationId && t.isRecordTeam) return t;

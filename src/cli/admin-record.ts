@@ -1,15 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * `tributary admin id-type|label-map ...`: the organisation configuration the record reads on
- * every message. Local identifier types say which PID-3 authority / type code pairs are an
+ * `tributary admin id-type|label-map|radiology-app ...`: the organisation configuration the record
+ * reads on every message. Local identifier types say which PID-3 authority / type code pairs are an
  * organisation's (or team's) own patient ids (MRNs); label maps turn coded values (PV1-10 hospital
- * service, OBR-4 test, AL1-3 allergen) into privacy labels. Both live in record tables and are read
- * per message, so a running engine uses a change from its next message. Every change is audited
- * like the other admin commands (action add/set/remove, the actor).
+ * service, OBR-4 test, AL1-3 allergen) into privacy labels; radiology applications name the
+ * sending applications (MSH-3.1) whose results are radiology reports (PKB's rule). All live in
+ * record tables and are read per message, so a running engine uses a change from its next message.
+ * Every change is audited like the other admin commands (action add/set/remove, the actor).
  */
 import type { Argv, CommandModule } from 'yargs';
 import { TributaryError } from '../errors.js';
-import { LABEL_SOURCES, RECORD_LABELS, type LabelMapping, type LocalIdType, parseLabelSource, parseRecordLabel } from '../record/index.js';
+import {
+  LABEL_SOURCES,
+  RECORD_LABELS,
+  type LabelMapping,
+  type LocalIdType,
+  type RadiologyApplication,
+  parseLabelSource,
+  parseRecordLabel,
+} from '../record/index.js';
 import type { CliIO } from './common.js';
 import { type RecordDb, type Run, dataFlags, jsonLines, table, withRecordDb } from './record-db.js';
 
@@ -167,6 +176,77 @@ export function labelMapCommand(run: Run, io: CliIO): CommandModule {
             ),
         )
         .demandCommand(1, 'admin label-map needs a subcommand: add, list or remove')
+        .strict(),
+    handler: () => undefined,
+  };
+}
+
+const printRadiologyApps = (io: CliIO, json: boolean, list: RadiologyApplication[]): number => {
+  if (json) jsonLines(io, list);
+  else table(io, ['ORG', 'APPLICATION'], list.map((x) => [x.organisationId, x.application]), 'no radiology applications');
+  return 0;
+};
+
+/**
+ * `admin radiology-app add|list|remove`: the sending applications (MSH-3.1) whose ORU^R01 are
+ * radiology reports for an organisation.
+ */
+export function radiologyAppCommand(run: Run, io: CliIO): CommandModule {
+  const application = { type: 'string', requiresArg: true, demandOption: true, describe: 'the sending application as sent in MSH-3.1 (matched without regard to case)' } as const;
+  return {
+    command: 'radiology-app',
+    describe: 'sending applications (MSH-3.1) whose results (ORU^R01) are radiology reports, per organisation',
+    builder: (y) =>
+      y
+        .command(
+          'add',
+          'declare a sending application (MSH-3.1) of the organisation a radiology system: its ORU^R01 reports are radiology',
+          (y2) => flags(y2).option('org', { type: 'string', requiresArg: true, demandOption: true, describe: 'organisation id' }).option('application', application),
+          (a) =>
+            void run(() =>
+              withRecordDb(a.data, { actor: a.actor, create: true }, (r) => {
+                const added = r.record.transaction(() => {
+                  checkScope(r, a.org, undefined);
+                  const x = r.record.addRadiologyApplication({ organisationId: a.org, application: a.application });
+                  r.audit('add', 'radiology-application', `${x.organisationId}|${x.application}`, { organisationId: x.organisationId, application: x.application });
+                  return x;
+                });
+                return printRadiologyApps(io, a.json, [added]);
+              }),
+            ),
+        )
+        .command(
+          'list',
+          'list radiology sending applications',
+          (y2) => flags(y2).option('org', { type: 'string', requiresArg: true, describe: 'only this organisation' }),
+          (a) => void run(() => withRecordDb(a.data, { actor: a.actor, create: true }, (r) => printRadiologyApps(io, a.json, r.record.listRadiologyApplications(a.org)))),
+        )
+        .command(
+          'remove',
+          'remove one (reports already stored keep their category; the next ones follow OBR-24 again)',
+          (y2) => flags(y2).option('org', { type: 'string', requiresArg: true, demandOption: true, describe: 'organisation id' }).option('application', application),
+          (a) =>
+            void run(() =>
+              withRecordDb(a.data, { actor: a.actor, create: true }, (r) => {
+                const removed = r.record.transaction(() => {
+                  // The stored spelling, for the audit row and the message: found by the column's
+                  // NOCASE collation, as the engine matches MSH-3.1 (ASCII case only; a Unicode
+                  // upper-casing here would find rows the engine never matches).
+                  const stored = r.record.findRadiologyApplication(a.org, a.application)?.application;
+                  if (stored === undefined || !r.record.removeRadiologyApplication(a.org, stored)) {
+                    throw new TributaryError('ADMIN_NOT_FOUND', { what: 'radiology application', id: `${a.org} ${a.application.trim()}` });
+                  }
+                  r.audit('remove', 'radiology-application', `${a.org}|${stored}`, { organisationId: a.org, application: stored });
+                  return stored;
+                });
+                const message = `removed radiology application ${a.org} ${removed}`;
+                if (a.json) jsonLines(io, [{ ok: true, message }]);
+                else io.stdout.write(message + '\n');
+                return 0;
+              }),
+            ),
+        )
+        .demandCommand(1, 'admin radiology-app needs a subcommand: add, list or remove')
         .strict(),
     handler: () => undefined,
   };

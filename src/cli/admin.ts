@@ -22,7 +22,7 @@ import {
   generateSecret,
   hashSecret,
 } from '../authentication/index.js';
-import { idTypeCommand, labelMapCommand } from './admin-record.js';
+import { idTypeCommand, labelMapCommand, radiologyAppCommand } from './admin-record.js';
 import { TributaryError, isTributaryError } from '../errors.js';
 import { openDatabase, parseSince, printTable, type CliIO } from './common.js';
 
@@ -468,9 +468,10 @@ export function adminCommand(run: Run, io: CliIO): CommandModule {
             .demandCommand(1, 'admin partner-grant needs a subcommand: add, list, show or remove')
             .strict(),
         )
-        // Record configuration (local identifier types, label maps): src/cli/admin-record.ts.
+        // Record configuration (local identifier types, label maps, radiology applications): src/cli/admin-record.ts.
         .command(idTypeCommand(run, io))
         .command(labelMapCommand(run, io))
+        .command(radiologyAppCommand(run, io))
         .command(
           'audit',
           'list the audit log (who changed what, when)',

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { TributaryError, errorMessage } from '../errors.js';
 import { exportInputFromStore, patientBundle } from '../fhir/index.js';
-import { type Demographics, type PatientIdentifier, type RecordItem, type SqliteRecordStore, unmerge } from '../record/index.js';
+import { type Demographics, type MeasurementPayload, type PatientIdentifier, type RecordItem, type SqliteRecordStore, nationalNameOf, unmerge } from '../record/index.js';
 import type { AppointmentPayload } from '../record/appointments.js';
 import type { DocumentPayload } from '../record/documents.js';
 import type { EncounterPayload } from '../record/encounters.js';
@@ -20,6 +20,8 @@ import { type RecordDb, type Run, dataFlags, findPatient, nonBlank, positiveId, 
 
 /** How many results `record show` lists (the newest per test and organisation). */
 const LATEST_RESULTS = 20;
+/** How many measurements `record show` lists (the newest per measurement and organisation). */
+const LATEST_MEASUREMENTS = 20;
 
 /** Encounter statuses `record show` calls open. */
 const OPEN_ENCOUNTER = new Set(['planned', 'arrived', 'in-progress']);
@@ -31,9 +33,13 @@ export interface RecordSummary {
   patient: { id: string; createdAt: string; enteredAt: string | null; version: number; mergedInto: string | null; demographics: Demographics | null };
   identifiers: Array<Pick<PatientIdentifier, 'kind' | 'system' | 'value' | 'status' | 'active' | 'organisationId'>>;
   merges: Array<{ id: number; survivorId: string; mergedId: string; mergedAt: string; unmergedAt: string | null }>;
+  /** The teams the patient is in now (ZTM of A28/A31, the Patient Record Team a new record joins; moved by merges). */
+  teams: Array<{ organisationId: string; teamId: string; name: string | null; since: string }>;
   openEncounters: Array<{ organisationId: string; visitNumber: string; status: string; patientClass: string | null; location: string | null; since: string | null; label: string | null }>;
   appointments: Array<{ organisationId: string; key: string; status: string; start: string; subject: string; location: string | null; label: string | null }>;
   latestResults: Array<{ organisationId: string; report: string; code: string; name: string | null; value: string; flags: string[]; status: string | null; observedAt: string; label: string | null }>;
+  /** Agreed SNOMED CT measurements (weight, blood pressure…): the newest per organisation and code. */
+  latestMeasurements: Array<{ organisationId: string; report: string; code: string; name: string; value: number; unit: string; status: string | null; observedAt: string; label: string | null }>;
   documents: Array<{ organisationId: string; kind: string; documentNumber: string; type: string; date: string; fileName: string | null; attachment: boolean; label: string | null }>;
   /** Counts of current items per kind, all organisations. */
   counts: Record<string, number>;
@@ -84,15 +90,26 @@ export function recordSummary(store: SqliteRecordStore, patientId: string, nameO
     .map(({ i, a }) => ({ organisationId: i.provenance.organisationId, key: i.key, status: a.status, start: a.start, subject: a.subject, location: a.location, label: i.label }))
     .sort((a, b) => newestFirst(a.start, b.start));
 
-  // Newest result per (organisation, test code): "latest results", not the whole history.
-  const newest = new Map<string, RecordItem>();
-  for (const i of byKind('result')) {
-    const r = payload<ResultPayload>(i);
-    const k = `${i.provenance.organisationId}\u0000${r.code.system ?? ''}\u0000${r.code.code}`;
-    const seen = newest.get(k);
-    if (seen === undefined || payload<ResultPayload>(seen).observedAt <= r.observedAt) newest.set(k, i);
-  }
-  const latestResults = [...newest.values()]
+  // Newest result (measurement) per (organisation, test code): "latest results", not the whole history.
+  const newestOf = (kind: 'result' | 'measurement'): RecordItem[] => {
+    const newest = new Map<string, RecordItem>();
+    for (const i of byKind(kind)) {
+      const r = payload<ResultPayload>(i);
+      const k = `${i.provenance.organisationId}\u0000${r.code.system ?? ''}\u0000${r.code.code}`;
+      const seen = newest.get(k);
+      if (seen === undefined || payload<ResultPayload>(seen).observedAt <= r.observedAt) newest.set(k, i);
+    }
+    return [...newest.values()];
+  };
+  const latestMeasurements = newestOf('measurement')
+    .map((i) => {
+      const r = payload<MeasurementPayload>(i);
+      const m = r.measurement;
+      return { organisationId: i.provenance.organisationId, report: r.fillerOrderNumber, code: m.code, name: m.name, value: m.value, unit: m.unit, status: r.status, observedAt: r.observedAt, label: i.label };
+    })
+    .sort((a, b) => newestFirst(a.observedAt, b.observedAt) || a.code.localeCompare(b.code))
+    .slice(0, LATEST_MEASUREMENTS);
+  const latestResults = newestOf('result')
     .map((i) => {
       const r = payload<ResultPayload>(i);
       return { organisationId: i.provenance.organisationId, report: r.fillerOrderNumber, code: r.code.code, name: r.code.display, value: resultText(r.value, r.units), flags: r.abnormalFlags, status: r.status, observedAt: r.observedAt, label: i.label };
@@ -132,9 +149,11 @@ export function recordSummary(store: SqliteRecordStore, patientId: string, nameO
     patient: { id: p.id, createdAt: p.createdAt, enteredAt: p.enteredAt, version: p.version, mergedInto: p.mergedInto, demographics: p.demographics },
     identifiers: store.identifiers(patientId, true).map((i) => ({ kind: i.kind, system: i.system, value: i.value, status: i.status, active: i.active, organisationId: i.organisationId })),
     merges: store.listMerges(patientId).map((m) => ({ id: m.id, survivorId: m.survivorId, mergedId: m.mergedId, mergedAt: m.mergedAt, unmergedAt: m.unmergedAt })),
+    teams: store.teamMemberships(patientId).map((m) => ({ organisationId: m.organisationId, teamId: m.teamId, name: nameOf(m.teamId) ?? null, since: m.addedAt })),
     openEncounters,
     appointments,
     latestResults,
+    latestMeasurements,
     documents,
     counts,
     sources: [...sources.values()].sort((a, b) => a.organisationId.localeCompare(b.organisationId)),
@@ -161,7 +180,7 @@ export function formatSummary(s: RecordSummary): string {
 
   out.push('', 'identifiers');
   for (const i of s.identifiers) {
-    const what = i.kind === 'nhs' ? 'NHS number' : i.kind === 'email' ? 'email' : i.system;
+    const what = i.kind === 'nhs' ? 'NHS number' : i.kind === 'national' ? (nationalNameOf(i.system) ?? i.system) : i.kind === 'email' ? 'email' : i.system;
     out.push(`  ${what}  ${i.value}${i.status ? ` (status ${i.status})` : ''}${i.active ? '' : ' (inactive)'}${i.organisationId ? `  from ${i.organisationId}` : ''}`);
   }
   if (s.identifiers.length === 0) out.push('  (none)');
@@ -172,6 +191,11 @@ export function formatSummary(s: RecordSummary): string {
       const dir = m.mergedId === s.patient.id ? `this record merged into ${m.survivorId}` : `${m.mergedId} merged into this record`;
       out.push(`  merge ${m.id}  ${dir} at ${m.mergedAt}${m.unmergedAt ? `, undone ${m.unmergedAt}` : ''}`);
     }
+  }
+
+  if (s.teams.length) {
+    out.push('', 'teams');
+    for (const team of s.teams) out.push(`  ${team.name ?? team.teamId} (${team.organisationId})  since ${team.since}`);
   }
 
   out.push('', 'open encounters');
@@ -187,6 +211,12 @@ export function formatSummary(s: RecordSummary): string {
     out.push(`  ${r.observedAt}  ${r.name ?? r.code}: ${r.value}${r.flags.length ? ` ${r.flags.join(',')}` : ''}${r.status ? ` (${r.status})` : ''}  report ${r.report} (${r.organisationId})${labelled(r.label)}`);
   }
   if (s.latestResults.length === 0) out.push('  (none)');
+
+  out.push('', `latest measurements${s.latestMeasurements.length === LATEST_MEASUREMENTS ? ` (newest ${LATEST_MEASUREMENTS})` : ''}`);
+  for (const m of s.latestMeasurements) {
+    out.push(`  ${m.observedAt}  ${m.name}: ${m.value} ${m.unit}${m.status ? ` (${m.status})` : ''}  report ${m.report} (${m.organisationId})${labelled(m.label)}`);
+  }
+  if (s.latestMeasurements.length === 0) out.push('  (none)');
 
   out.push('', 'documents');
   for (const doc of s.documents) {
@@ -341,12 +371,12 @@ export function recordCommand(run: Run, io: CliIO): CommandModule {
       y
         .command(
           'show',
-          'print one patient\'s record: demographics, identifiers, merges, open encounters, appointments, latest results, documents, who sent what (audited)',
+          'print one patient\'s record: demographics, identifiers, merges, open encounters, appointments, latest results and measurements, documents, who sent what (audited)',
           (y2) =>
             dataFlags(y2)
               .option('nhs', PATIENT_FLAGS.nhs)
               .option('id', PATIENT_FLAGS.id)
-              .option('json', { type: 'boolean', default: false, describe: 'one JSON document: patient, identifiers, merges, openEncounters, appointments, latestResults, documents, counts, sources' })
+              .option('json', { type: 'boolean', default: false, describe: 'one JSON document: patient, identifiers, merges, teams, openEncounters, appointments, latestResults, latestMeasurements, documents, counts, sources' })
               .conflicts('nhs', 'id')
               .check((x) => {
                 if (x.nhs === undefined && x.id === undefined) throw new Error('record show needs --nhs N or --id ID');

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * The record half of declared access configuration (the config file's `access`): local
- * identifier types and code → label maps of each organisation, checked and applied like the
+ * identifier types, code → label maps and radiology sending applications of each organisation,
+ * checked and applied like the
  * senders half (every problem with its key path; added or updated, never removed; applying the
  * same file again changes nothing).
  */
@@ -11,13 +12,15 @@ import { isTributaryError } from '../errors.js';
 import { SqliteRecordStore, parseLabelSource, parseRecordLabel } from '../record/index.js';
 
 /** The keys of `access` this file applies; the rest goes to the senders model. */
-export const RECORD_ACCESS_KEYS = ['identifierTypes', 'labelMappings'] as const;
+export const RECORD_ACCESS_KEYS = ['identifierTypes', 'labelMappings', 'radiologyApplications'] as const;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
- * Check and apply `identifierTypes` (`[{ organisation, team?, authority, typeCode }]`) and
- * `labelMappings` (`[{ organisation, source, code, label }]`) inside the caller's transaction.
+ * Check and apply `identifierTypes` (`[{ organisation, team?, authority, typeCode }]`),
+ * `labelMappings` (`[{ organisation, source, code, label }]`) and `radiologyApplications`
+ * (`[{ organisation, application }]`: MSH-3.1 values whose ORU^R01 are radiology) inside the
+ * caller's transaction.
  * Organisations and teams must exist (declared in the same file, or already there).
  * @returns the problems as `key.path: reason` (nothing should be kept when there are any) and the number of changes
  */
@@ -106,6 +109,18 @@ export function applyDeclaredRecordConfig(
     if (record.mappedLabel(org!, source, code) === label) return;
     record.setLabelMapping({ organisationId: org!, source, code, label });
     audit('set', 'label-mapping', `${org}/${source}/${code}`, { label });
+    changes++;
+  });
+  list('radiologyApplications', ['organisation', 'application'], (path, o) => {
+    const org = text(path, o, 'organisation');
+    const application = text(path, o, 'application');
+    if (!scope(path, org, undefined) || application === undefined) return;
+    // Declared in this file, which has problems: nothing is applied.
+    if (!senders.getOrganisation(org!)) return;
+    // Already there (in any ASCII case, as it is matched): applying the file again changes nothing.
+    if (record.isRadiologyApplication(org!, application)) return;
+    const added = record.addRadiologyApplication({ organisationId: org!, application });
+    audit('add', 'radiology-application', `${org}|${added.application}`, { organisationId: org, application: added.application });
     changes++;
   });
   return { issues, changes };

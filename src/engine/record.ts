@@ -46,5 +46,13 @@ export function createRecordService(db: Database.Database, directory: SenderDire
     attachments: new SqliteAttachmentStore(db),
     handlers: { ...RECORD_HANDLERS },
     settingsFor: (organisationId, teamId) => organisationSettings(directory, organisationId, teamId),
+    // ZTM names teams by alias, which belong to the senders model.
+    teams: {
+      aliasTarget: (value) => {
+        const a = directory.alias(value);
+        return a === undefined ? undefined : { organisationId: a.organisationId, teamId: a.teamId };
+      },
+      defaultTeam: (organisationId) => directory.recordTeam(organisationId)?.id ?? null,
+    },
   });
 }

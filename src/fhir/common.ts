@@ -21,6 +21,8 @@ const KNOWN_SYSTEMS: Readonly<Record<string, string>> = {
   SCT: 'http://snomed.info/sct',
   SNOMED: 'http://snomed.info/sct',
   SNOMEDCT: 'http://snomed.info/sct',
+  'SNOMED CT': 'http://snomed.info/sct',
+  'SNOMED-CT': 'http://snomed.info/sct',
   I10: 'http://hl7.org/fhir/sid/icd-10',
   ICD10: 'http://hl7.org/fhir/sid/icd-10',
   UCUM: 'http://unitsofmeasure.org',

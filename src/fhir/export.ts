@@ -71,7 +71,7 @@ export const ATTACHMENT_SHA256_EXTENSION = 'attachment-sha256';
 export const MESSAGE_CONTROL_ID_EXTENSION = 'message-control-id';
 
 /** Item kinds in a fixed order of export (then by item id), so bundles are deterministic. */
-const ORDER = ['encounter', 'appointment', 'allergy', 'condition', 'medication', 'next-of-kin', 'report', 'result', 'document', 'care-plan'] as const;
+const ORDER = ['encounter', 'appointment', 'allergy', 'condition', 'medication', 'next-of-kin', 'report', 'result', 'measurement', 'document', 'care-plan'] as const;
 
 /** The stored attachments an export refers to (so the caller can read the ones it wants inlined). */
 export function attachmentRefsOf(items: readonly RecordItem[]): AttachmentRef[] {
@@ -141,7 +141,7 @@ export function patientBundle(input: PatientExportInput, options: BundleOptions 
   for (const item of exported) {
     const o = item.provenance.organisationId;
     if (item.kind === 'report') reports.set(orgKey(o, item.key), item);
-    if (item.kind === 'result' && item.parentKey !== null) {
+    if ((item.kind === 'result' || item.kind === 'measurement') && item.parentKey !== null) {
       const k = orgKey(o, item.parentKey);
       resultsByReport.set(k, [...(resultsByReport.get(k) ?? []), item]);
     }

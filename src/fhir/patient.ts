@@ -45,7 +45,11 @@ export function telecoms(list: Telecom[]): ContactPoint[] {
   return list.map((t) => ({ system: t.system, value: t.value, use: t.use?.toUpperCase() === 'PRS' ? 'mobile' : t.where }));
 }
 
-/** A stored identifier → Identifier (an NHS number with its verification status, UK Core style). */
+/**
+ * A stored identifier → Identifier: an NHS number with its verification status (UK Core style);
+ * national numbers (NHS, CHI, H&C) `official`, each in its own system (the three NHS-style
+ * number ranges are separate types); the others `usual`.
+ */
 function identifier(names: Names, id: PatientIdentifier): Identifier {
   const status: Extension[] | undefined =
     id.kind === 'nhs' && id.status !== null
@@ -53,7 +57,7 @@ function identifier(names: Names, id: PatientIdentifier): Identifier {
       : undefined;
   return strip({
     extension: status,
-    use: id.active ? (id.kind === 'nhs' ? 'official' : 'usual') : 'old',
+    use: id.active ? (id.kind === 'nhs' || id.kind === 'national' ? 'official' : 'usual') : 'old',
     system: names.identifierSystem(id.system),
     value: id.value,
   });

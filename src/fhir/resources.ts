@@ -37,7 +37,8 @@ import type {
 import type { AppointmentPayload, Clinician } from '../record/appointments.js';
 import type { DocumentPayload } from '../record/documents.js';
 import type { EncounterEventType, EncounterPayload, EncounterStatus } from '../record/encounters.js';
-import type { AllergyPayload, ConditionPayload, ItemKind, MedicationPayload, NextOfKinPayload, RecordItem } from '../record/index.js';
+import type { AllergyPayload, ConditionPayload, ItemKind, MeasurementPayload, MedicationPayload, NextOfKinPayload, RecordItem } from '../record/index.js';
+import { LOINC_SYSTEM, SNOMED_CT_SYSTEM, UCUM_SYSTEM, agreedMeasurementOf } from '../record/index.js';
 import type { AttachmentRef, CodedValue, ReportPayload, ResultPayload } from '../record/results.js';
 import {
   type Names,
@@ -62,9 +63,9 @@ export interface BuildContext {
   organisationName?: (id: string) => string | undefined;
   /** The FHIR Attachment of a stored attachment (URL or inline data, size, hash). */
   attachment(ref: AttachmentRef, title: string | null): Attachment;
-  /** The exported result items of a report item (same organisation, parentKey = the report's key). */
+  /** The exported result and measurement items of a report item (same organisation, parentKey = the report's key), in item order. */
   resultsOf(report: RecordItem): RecordItem[];
-  /** The report item a result belongs to, when it is in the export. */
+  /** The report item a result or measurement belongs to, when it is in the export. */
   reportOf(result: RecordItem): RecordItem | undefined;
   /** The exported appointment items linked to this organisation's visit. */
   appointmentsOfVisit(organisationId: string, visitNumber: string): RecordItem[];
@@ -84,6 +85,7 @@ export const DELETABLE_KINDS: ReadonlySet<ItemKind> = new Set<ItemKind>([
   'appointment',
   'report',
   'result',
+  'measurement',
   'document',
   'care-plan',
 ]);
@@ -446,39 +448,56 @@ function referenceRange(names: Names, organisationId: string, p: ResultPayload):
   return [{ low: quantity(names, organisationId, Number(m[1]), p.units), high: quantity(names, organisationId, Number(m[2]), p.units), text: p.referenceRange }];
 }
 
-/** `result` (OBX) → Observation, and a DocumentReference for an ED value. */
-export const resultResource: ResourceBuilder = (item, ctx) => {
+/**
+ * An OBX item (result or measurement) → Observation: status, code, subject, time, performer,
+ * value, interpretation, notes, reference range, patient delay, and `derivedFrom` an ED value's
+ * DocumentReference. `category` and the value are the caller's (they differ by kind).
+ */
+function observationOf(item: RecordItem, ctx: BuildContext, category: string | undefined, value: (status: Observation['status']) => Partial<Observation>, code: CodeableConcept): Observation {
   const p = payload<ResultPayload>(item);
   const o = org(item);
-  const report = ctx.reportOf(item);
-  const category = report === undefined ? undefined : payload<ReportPayload>(report).category === 'radiology' ? 'imaging' : 'laboratory';
   const status = item.deleted ? 'entered-in-error' : (RESULT_STATUS[(p.status ?? '').toUpperCase()] ?? 'unknown');
   const attachment = p.value.type === 'attachment' ? p.value.attachment : null;
-  const docId = `${item.id}-attachment`;
-  const resource: Observation = {
+  return strip({
     resourceType: 'Observation',
     id: id(item),
     meta: itemMeta(item),
     extension: releaseExtension(ctx.names, p.releaseAt),
     status,
     category: category === undefined ? undefined : [{ coding: [{ system: SYSTEMS.observationCategory, code: category }] }],
-    code: concept(ctx.names, o, p.code) ?? { text: p.code.code },
+    code,
     subject: ctx.patient,
     effectiveDateTime: p.observedAt,
     performer: p.performer === null ? undefined : [personRef(ctx.names, o, personFromXcn(p.performer))],
-    ...observationValue(ctx.names, o, p, status === 'entered-in-error' || status === 'cancelled'),
+    ...value(status),
     interpretation: nonEmpty(
       p.abnormalFlags.map((f): CodeableConcept => (INTERPRETATION_CODES.has(f.toUpperCase()) ? { coding: [{ system: SYSTEMS.v3Interpretation, code: f.toUpperCase() }] } : { text: f })),
     ),
     note: nonEmpty(p.comments.map((text) => ({ text }))),
     referenceRange: referenceRange(ctx.names, o, p),
-    derivedFrom: attachment === null ? undefined : [{ reference: `DocumentReference/${docId}` }],
-  };
-  const out: Resource[] = [strip(resource)];
+    derivedFrom: attachment === null ? undefined : [{ reference: `DocumentReference/${item.id}-attachment` }],
+  });
+}
+
+/** `result` (OBX) → Observation, and a DocumentReference for an ED value. */
+export const resultResource: ResourceBuilder = (item, ctx) => {
+  const p = payload<ResultPayload>(item);
+  const o = org(item);
+  const report = ctx.reportOf(item);
+  const category = report === undefined ? undefined : payload<ReportPayload>(report).category === 'radiology' ? 'imaging' : 'laboratory';
+  const attachment = p.value.type === 'attachment' ? p.value.attachment : null;
+  const resource = observationOf(
+    item,
+    ctx,
+    category,
+    (status) => observationValue(ctx.names, o, p, status === 'entered-in-error' || status === 'cancelled'),
+    concept(ctx.names, o, p.code) ?? { text: p.code.code },
+  );
+  const out: Resource[] = [resource];
   if (attachment !== null) {
     const doc: DocumentReference = {
       resourceType: 'DocumentReference',
-      id: docId,
+      id: `${item.id}-attachment`,
       meta: itemMeta(item),
       status: item.deleted ? 'entered-in-error' : 'current',
       type: concept(ctx.names, o, p.code),
@@ -490,6 +509,24 @@ export const resultResource: ResourceBuilder = (item, ctx) => {
     out.push(strip(doc));
   }
   return out;
+};
+
+/**
+ * `measurement` (an OBX with an agreed SNOMED CT code, unit and number) → Observation with
+ * category `vital-signs`, `code` in SNOMED CT (whatever name OBX-3.3 gave it; the text as sent,
+ * else the agreed name) followed by the agreed LOINC codings (R4's vitalsigns profiles require
+ * LOINC; from the table, so measurements stored before are exported with them too) and
+ * `valueQuantity` in UCUM (OBX-6.2 as the unit text when sent). Systolic and diastolic blood
+ * pressure stay two Observations, as they were sent (no `bp` panel is made up).
+ */
+export const measurementResource: ResourceBuilder = (item, ctx) => {
+  const p = payload<MeasurementPayload>(item);
+  const m = p.measurement;
+  const display = p.code.display ?? m.name;
+  const loinc = (agreedMeasurementOf(m.code)?.loinc ?? []).map((l) => ({ system: LOINC_SYSTEM, code: l.code, display: l.display }));
+  const code: CodeableConcept = { coding: [{ system: SNOMED_CT_SYSTEM, code: m.code, display }, ...loinc], text: display };
+  const quantity: Quantity = { value: m.value, unit: p.units?.display ?? m.unit, system: UCUM_SYSTEM, code: m.unit };
+  return [observationOf(item, ctx, 'vital-signs', () => ({ valueQuantity: quantity }), code)];
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -590,6 +627,7 @@ export const RESOURCE_BUILDERS: Readonly<Partial<Record<ItemKind, ResourceBuilde
   appointment: appointmentResource,
   report: reportResource,
   result: resultResource,
+  measurement: measurementResource,
   document: documentResource,
   'care-plan': carePlanResource,
 };

@@ -4,10 +4,11 @@
  * information) and the admin unmerge. PKB rejects merges; we support them.
  *
  * Each PID/MRG pair names the surviving record (PID) and the merged one (MRG-1 identifiers). The
- * merged record's items move to the survivor, its identifiers stay where they are and a link
+ * merged record's items and current team memberships move to the survivor (see
+ * {@link SqliteRecordStore.merge}), its identifiers stay where they are and a link
  * (`merged_into`) makes them find the survivor, so a later message for an old identifier lands on
- * the survivor. The merge is recorded with its message (provenance) and the items it moved, so an
- * unmerge can move exactly those back.
+ * the survivor. The merge is recorded with its message (provenance) and the items and memberships
+ * it moved, so an unmerge can move exactly those back.
  */
 import { TributaryError } from '../errors.js';
 import { Hl7Error, Hl7ErrorCode, type Hl7Message } from '../hl7/index.js';
@@ -19,25 +20,30 @@ import type { Provenance } from './types.js';
 /** Message types handled as merges. */
 export const MERGE_TYPES: ReadonlySet<string> = new Set(['ADT^A40', 'ADT^A34', 'ADT^A35', 'ADT^A18']);
 
-/** The one record identifiers name (following merges), or undefined; several records → the NHS number's. */
+/**
+ * The one record identifiers name (following merges), or undefined; several records → the NHS
+ * number's, else another national number's (CHI, H&C), else the first found.
+ */
 function recordOf(store: SqliteRecordStore, ids: readonly MessageIdentifier[]): string | undefined {
   let found: string | undefined;
+  let byNational: string | undefined;
   for (const id of ids) {
     if (id.kind === 'email') continue;
     const owner = id.kind === 'pkb' ? id.value : store.findIdentifier(id.kind, id.system, id.value)?.patientId;
     const survivor = owner === undefined ? undefined : store.survivorOf(owner);
     if (survivor === undefined) continue;
     if (id.kind === 'nhs') return survivor;
+    if (id.kind === 'national') byNational ??= survivor;
     found ??= survivor;
   }
-  return found;
+  return byNational ?? found;
 }
 
 /**
  * Apply a merge message: every PID/MRG pair in order.
  *
  * @throws Hl7Error RECORD_UNKNOWN_PATIENT (PID), RECORD_MERGE_UNKNOWN (MRG-1), RECORD_MERGE_SAME,
- *   HL7_REQUIRED_FIELD (no MRG), RECORD_INVALID_NHS_NUMBER
+ *   HL7_REQUIRED_FIELD (no MRG), RECORD_INVALID_NHS_NUMBER, RECORD_INVALID_NATIONAL_ID
  */
 export function applyMerge(store: SqliteRecordStore, message: Hl7Message, provenance: Provenance, scope: IdentifierScope): ApplyOutcome {
   const pairs = message.countSegments('MRG');
@@ -81,10 +87,10 @@ export interface UnmergeInput {
 }
 
 /**
- * Undo a merge (admin: `tributary record unmerge`): the items it moved go back to the merged
- * record, the link is removed, the merge is marked undone (kept). Items the survivor received
- * after the merge (also through the old identifiers) stay with the survivor. Runs in its own
- * transaction.
+ * Undo a merge (admin: `tributary record unmerge`): the items and team memberships it moved go
+ * back to the merged record (memberships it closed are open again), the link is removed, the merge
+ * is marked undone (kept). Items and memberships the survivor received after the merge (also
+ * through the old identifiers) stay with the survivor. Runs in its own transaction.
  *
  * @throws TributaryError ADMIN_NOT_FOUND, RECORD_NOT_MERGED
  */

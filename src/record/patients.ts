@@ -3,13 +3,17 @@
  * Patient resolution and creation rules, and demographics from PID.
  *
  * Resolution (domain §1 "Patient identification and matching", Implications 4): identifiers are
- * looked up (following merge links to the survivor); the NHS number, PKB id and local ids decide
- * the match, the email only when nothing else matched. Some matches go to the review queue instead
- * of being applied; creation is reserved to A28/A31, or to any message with auto-create and enough
- * verified data.
+ * looked up (following merge links to the survivor); national numbers (NHS, CHI, H&C), the PKB id
+ * and local ids decide the match, the email only when nothing else matched. Some matches go to the
+ * review queue instead of being applied; creation is reserved to A28/A31, or to any message with
+ * auto-create and enough verified data.
+ *
+ * The national numbers are treated alike (a match by one is a verified identity; a local id never
+ * overrides one), one of each type per record; only the NHS number has a status, so only it goes
+ * to review for its status.
  */
 import { Hl7Error, Hl7ErrorCode, type Hl7Location, type Hl7Message, parseHl7Timestamp } from '../hl7/index.js';
-import { emailOf, type MessageIdentifier, nhsOf } from './identifiers.js';
+import { emailOf, isNational, type MessageIdentifier, nationalNameOf, nationalsOf, nhsOf } from './identifiers.js';
 import type { Address, Demographics, PersonName, ReviewReason, SqliteRecordStore, Telecom } from './store.js';
 import type { Provenance } from './types.js';
 
@@ -31,8 +35,9 @@ export interface ResolveOptions {
  * Find the record the identifiers name, or decide that the message needs review.
  *
  * Review cases: identifiers matching different records; an NHS number with a status other than 01
- * when the organisation checks statuses; a local id matching a record holding a different NHS
- * number; only local ids, matching a record that holds an NHS number.
+ * when the organisation checks statuses; a local id matching a record holding a different number
+ * of a national type the message carries (`nhs-mismatch`: NHS, CHI or H&C); only local ids,
+ * matching a record that holds a national number (`local-id-only`).
  *
  * @throws Hl7Error RECORD_EMAIL_IN_USE when the email identifier is another record's
  */
@@ -51,12 +56,13 @@ export function resolvePatient(store: SqliteRecordStore, ids: readonly MessageId
   const emailOwnerRaw = email === undefined ? undefined : store.findIdentifier('email', email.system, email.value)?.patientId;
   const emailOwner = emailOwnerRaw === undefined ? undefined : store.survivorOf(emailOwnerRaw);
   const nhs = nhsOf(ids);
+  const nationals = nationalsOf(ids);
   const candidates = [...matched.keys()];
 
   if (candidates.length > 1) {
     if (options.review) return { kind: 'review', reason: 'ambiguous', detail: `identifiers match ${candidates.length} records`, candidates };
-    // As sent: the NHS number decides, then the first match.
-    const byNhs = candidates.find((c) => matched.get(c)!.has('nhs'));
+    // As sent: the NHS number decides, then another national number, then the first match.
+    const byNhs = candidates.find((c) => matched.get(c)!.has('nhs')) ?? candidates.find((c) => matched.get(c)!.has('national'));
     return finish(byNhs ?? candidates[0]!);
   }
   if (options.review && options.nhsStatusCheck && nhs?.status != null && nhs.status !== '01') {
@@ -64,22 +70,27 @@ export function resolvePatient(store: SqliteRecordStore, ids: readonly MessageId
   }
   if (candidates.length === 0) {
     if (emailOwner !== undefined) {
-      // The email finds its record unless the message names another person by NHS number.
-      const held = nhs === undefined ? undefined : store.identifiers(emailOwner).find((x) => x.kind === 'nhs');
-      if (held !== undefined) throw emailInUse(email!);
+      // The email finds its record unless the message names another person by a national number
+      // (one the email's record holds a different number of: the message's matched no record).
+      const heldSystems = store.identifiers(emailOwner).filter((x) => isNational(x.kind)).map((x) => x.system);
+      if (nationals.some((n) => heldSystems.includes(n.system))) throw emailInUse(email!);
       return finish(emailOwner);
     }
     return { kind: 'unmatched' };
   }
   const patientId = candidates[0]!;
   const kinds = matched.get(patientId)!;
-  if (options.review && !kinds.has('nhs') && !kinds.has('pkb')) {
-    const held = store.identifiers(patientId).find((x) => x.kind === 'nhs');
-    if (held !== undefined && nhs !== undefined && held.value !== nhs.value) {
-      return { kind: 'review', reason: 'nhs-mismatch', detail: 'a local id matches a record holding a different NHS number', candidates };
+  if (options.review && !kinds.has('nhs') && !kinds.has('national') && !kinds.has('pkb')) {
+    // Matched by a local id only: it must not override a national identity the record holds.
+    const held = store.identifiers(patientId).filter((x) => isNational(x.kind));
+    const differs = nationals.find((n) => held.some((h) => h.system === n.system && h.value !== n.value));
+    if (differs !== undefined) {
+      const name = nationalNameOf(differs.system) ?? 'national number';
+      return { kind: 'review', reason: 'nhs-mismatch', detail: `a local id matches a record holding a different ${name}`, candidates };
     }
-    if (held !== undefined && nhs === undefined && ids.every((x) => x.kind === 'local' || x.kind === 'email')) {
-      return { kind: 'review', reason: 'local-id-only', detail: 'only local ids, matching a record that holds an NHS number', candidates };
+    if (held.length > 0 && nationals.length === 0 && ids.every((x) => x.kind === 'local' || x.kind === 'email')) {
+      const names = [...new Set(held.map((h) => nationalNameOf(h.system) ?? 'national number'))].join(', ');
+      return { kind: 'review', reason: 'local-id-only', detail: `only local ids, matching a record that holds a national number (${names})`, candidates };
     }
   }
   return finish(patientId);
@@ -95,18 +106,19 @@ function emailInUse(email: MessageIdentifier): Hl7Error {
 }
 
 /**
- * Store the message's identifiers on the record: new local ids and NHS number, the NHS status as
- * last sent, the email (one per record: a new one replaces the old, kept inactive). With
- * `replaceNhs` (a reviewed message applied as sent) a different NHS number replaces the record's.
+ * Store the message's identifiers on the record: new local ids and national numbers (one of each
+ * type: NHS, CHI, H&C), the NHS status as last sent, the email (one per record: a new one replaces
+ * the old, kept inactive). With `replaceNational` (a reviewed message applied as sent) a different
+ * national number replaces the record's number of that type.
  *
- * @throws Hl7Error RECORD_EMAIL_IN_USE, RECORD_NHS_NUMBER_IN_USE
+ * @throws Hl7Error RECORD_EMAIL_IN_USE, RECORD_NHS_NUMBER_IN_USE, RECORD_NATIONAL_ID_IN_USE
  */
 export function attachIdentifiers(
   store: SqliteRecordStore,
   patientId: string,
   ids: readonly MessageIdentifier[],
   provenance: Pick<Provenance, 'organisationId' | 'journalId'>,
-  options: { replaceNhs?: boolean } = {},
+  options: { replaceNational?: boolean } = {},
 ): void {
   const held = store.identifiers(patientId);
   for (const id of ids) {
@@ -115,18 +127,22 @@ export function attachIdentifiers(
     if (existing !== undefined) {
       if (store.survivorOf(existing.patientId) !== patientId) {
         if (id.kind === 'email') throw emailInUse(id);
-        if (id.kind === 'nhs' && options.replaceNhs === true) {
-          throw new Hl7Error('RECORD_NHS_NUMBER_IN_USE', Hl7ErrorCode.DuplicateKeyIdentifier, { location: `PID-${id.location.field}[${id.location.repetition ?? 1}].1` }, id.location);
+        if (isNational(id.kind) && options.replaceNational === true) {
+          const location = `PID-${id.location.field}[${id.location.repetition ?? 1}].1`;
+          throw id.kind === 'nhs'
+            ? new Hl7Error('RECORD_NHS_NUMBER_IN_USE', Hl7ErrorCode.DuplicateKeyIdentifier, { location }, id.location)
+            : new Hl7Error('RECORD_NATIONAL_ID_IN_USE', Hl7ErrorCode.DuplicateKeyIdentifier, { name: nationalNameOf(id.system) ?? 'national number', location }, id.location);
         }
-        continue; // another record's local id (a reviewed message applied to a chosen record): leave it there
+        continue; // another record's local id or national number (a reviewed message applied to a chosen record): leave it there
       }
       if (id.kind === 'nhs' && id.status !== null && existing.status !== id.status) store.setIdentifierStatus(existing.id, id.status);
       continue;
     }
-    if (id.kind === 'nhs') {
-      const current = held.find((x) => x.kind === 'nhs');
+    if (isNational(id.kind)) {
+      // One number of each national type per record; a different one only replaces it as sent.
+      const current = held.find((x) => x.kind === id.kind && x.system === id.system);
       if (current !== undefined) {
-        if (options.replaceNhs !== true) continue;
+        if (options.replaceNational !== true) continue;
         store.deactivateIdentifier(current.id);
       }
     }
@@ -321,14 +337,16 @@ export function upsertDemographics(store: SqliteRecordStore, patientId: string, 
 /**
  * What a message lacks to create a record, or undefined when it may. A28/A31 need an identifier
  * other than a PKB id and a given and family name; auto-create (`verified`) also needs a verified
- * NHS number (status 01 or none), a birth date and sex.
+ * national number (an NHS number with status 01 or none, or a CHI or H&C number, which carry no
+ * status), a birth date and sex.
  */
 export function creationProblem(message: Hl7Message, ids: readonly MessageIdentifier[], options: { verified: boolean }): string | undefined {
   const missing: string[] = [];
   if (options.verified) {
-    const nhs = nhsOf(ids);
-    if (nhs === undefined) missing.push('an NHS number');
-    else if (nhs.status !== null && nhs.status !== '01') missing.push('a verified NHS number (status 01)');
+    const nationals = nationalsOf(ids);
+    const verified = nationals.some((n) => n.kind !== 'nhs' || n.status === null || n.status === '01');
+    if (nationals.length === 0) missing.push('a national number (NHS, CHI or H&C number)');
+    else if (!verified) missing.push('a verified NHS number (status 01)');
   } else if (!ids.some((x) => x.kind !== 'pkb')) missing.push('a patient identifier');
   if (nz(message.get('PID-5.2')) === null) missing.push('a given name (PID-5.2)');
   if (nz(message.get('PID-5.1.1')) === null) missing.push('a family name (PID-5.1)');

@@ -4,7 +4,8 @@
  * mapping in docs/record.md "Reports and results").
  *
  * Each OBR is one `report` item keyed by its filler order number; each OBX a `result` item keyed
- * `<filler>|<OBX-3.1>|<OBX-3.3>` whose parent is the report. The handler works in two passes: the
+ * `<filler>|<OBX-3.1>|<OBX-3.3>` whose parent is the report, or a `measurement` item with the same
+ * key when it is an agreed SNOMED CT measurement (measurements.ts). The handler works in two passes: the
  * whole message is read and checked first ({@link extractReports}, pure), then written, so an `AR`
  * never leaves half a message in the record (the caller's transaction would roll it back anyway;
  * this keeps the store untouched and the failure cheap).
@@ -14,6 +15,7 @@
  */
 import { Hl7Error, Hl7ErrorCode, type Hl7Location, type Hl7Message, type Hl7Path, parseHl7Timestamp } from '../hl7/index.js';
 import type { ErrorCode, ErrorParams } from '../errors.js';
+import { agreedMeasurement, isAgreedCode, type MeasurementPayload } from './measurements.js';
 import type {
   AttachmentInfo,
   HandlerContext,
@@ -87,13 +89,17 @@ export interface ReportPayload {
   resultStatus: string | null;
   /** OBR-24.1 diagnostic service section (discipline, e.g. `CH`, `HM`, `RAD`); null when absent. → `DiagnosticReport.category`. */
   discipline: string | null;
-  /** `radiology` when OBR-24 names an imaging section (RAD, RX, CT, NMR, NMS, US…), else `laboratory`. → `DiagnosticReport.category` (LAB / RAD). */
+  /**
+   * `radiology` when MSH-3.1 is one of the acting organisation's radiology sending applications
+   * (PKB's rule) or OBR-24 names an imaging section (RAD, RX, CT, NMR, NMS, US…), else
+   * `laboratory`. → `DiagnosticReport.category` (LAB / RAD).
+   */
   category: 'laboratory' | 'radiology';
   /** OBR-13 read as the patient delay in whole days (PKB's use); null when OBR-13 is not a plain number. */
   delayDays: number | null;
   /** Observation time + {@link delayDays}: content is hidden from the patient and carers before this instant. Null when no delay. */
   releaseAt: string | null;
-  /** MSH-3.1, kept so the radiology decision by sending application can be made once that configuration exists. */
+  /** MSH-3.1 as sent; null when empty. Decides {@link category} for organisations that declared it a radiology application. */
   sendingApplication: string | null;
   /** NTE-3 lines between the OBR and its first OBX, one entry per NTE. → `DiagnosticReport.conclusion` / extension. */
   comments: string[];
@@ -269,14 +275,17 @@ export function attachmentRef(info: AttachmentInfo): AttachmentRef {
 // Extraction (pure: message in, plan out)
 // ---------------------------------------------------------------------------------------------
 
-/** One result to write. */
+/** One result (or measurement) to write. */
 export interface PlannedResult {
+  /** `measurement` for an agreed SNOMED CT code, unit and number (payload a {@link MeasurementPayload}); else `result`. */
+  kind: 'result' | 'measurement';
   key: string;
   effectiveAt: string;
   deleted: boolean;
   /** OBX-16 (the provenance author of this result), null when none. */
   author: string | null;
-  payload: ResultPayload;
+  /** A {@link MeasurementPayload} when `kind` is `measurement`. */
+  payload: ResultPayload | MeasurementPayload;
   /** An ED value's bytes, stored (and put into `payload.value`) at write time. */
   encapsulated?: DecodedAttachment;
 }
@@ -379,6 +388,12 @@ function readValue(message: Hl7Message, occ: number, valueType: string, where: s
   }
 }
 
+/** Options of {@link extractReports}: what the organisation's configuration decided about the message. */
+export interface ExtractOptions {
+  /** MSH-3.1 is one of the acting organisation's radiology sending applications: every report is radiology. */
+  radiologyApplication?: boolean;
+}
+
 /**
  * Read and check every report and result of an ORU^R01 (no store access). Rules: docs/record.md.
  *
@@ -387,7 +402,7 @@ function readValue(message: Hl7Message, occ: number, valueType: string, where: s
  *   RECORD_RESULT_CODE_MISSING, RECORD_DUPLICATE_RESULT, RECORD_OBSERVATION_TIME_MISSING,
  *   RECORD_BAD_TIMESTAMP, RECORD_BAD_VALUE, RECORD_BAD_ATTACHMENT
  */
-export function extractReports(message: Hl7Message): PlannedReport[] {
+export function extractReports(message: Hl7Message, options: ExtractOptions = {}): PlannedReport[] {
   const obrs = groups(message);
   if (obrs.length === 0) throw reject('RECORD_SEGMENT_MISSING', Hl7ErrorCode.SegmentSequence, { segment: 'OBR' }, { segment: 'OBR' });
   const sendingApplication = text(message, 'MSH-3.1');
@@ -488,7 +503,12 @@ export function extractReports(message: Hl7Message): PlannedReport[] {
       };
       // OBX-11 D (delete) and W (wrong, e.g. wrong patient) hide this one result; OBR-25 R all.
       const statusDeletes = status === 'D' || status === 'W';
-      const planned: PlannedResult = { key, effectiveAt: observedAt, deleted: deleted || statusDeletes, author: performer, payload };
+      // An agreed SNOMED CT code, in its agreed unit, with a number: a measurement, not a lab result.
+      const measurement = textual ? undefined : agreedMeasurement(code, value, payload.units);
+      const planned: PlannedResult =
+        measurement === undefined
+          ? { kind: 'result', key, effectiveAt: observedAt, deleted: deleted || statusDeletes, author: performer, payload }
+          : { kind: 'measurement', key, effectiveAt: observedAt, deleted: deleted || statusDeletes, author: performer, payload: { ...payload, measurement } satisfies MeasurementPayload };
       if (encapsulated !== undefined) planned.encapsulated = encapsulated;
       results.push(planned);
     }
@@ -508,7 +528,7 @@ export function extractReports(message: Hl7Message): PlannedReport[] {
         statusChangedAt,
         resultStatus,
         discipline,
-        category: RADIOLOGY_SECTIONS.has(disciplineUpper) ? 'radiology' : 'laboratory',
+        category: options.radiologyApplication === true || RADIOLOGY_SECTIONS.has(disciplineUpper) ? 'radiology' : 'laboratory',
         delayDays,
         releaseAt: addDays(effectiveAt, delayDays),
         sendingApplication,
@@ -536,10 +556,15 @@ function reportLabel(message: Hl7Message, context: HandlerContext, obr4: string 
   return context.labelFor('PV1-10', text(message, 'PV1-10.1') ?? undefined);
 }
 
-/** ORU^R01: write every report and result of the message (see {@link extractReports}). */
+/** The other kind an OBX may be stored as (an OBX that changes class between messages moves). */
+const OTHER_KIND = { result: 'measurement', measurement: 'result' } as const;
+
+/** ORU^R01: write every report, result and measurement of the message (see {@link extractReports}). */
 export const handleOruR01: MessageHandler = (message, context): HandlerResult => {
-  const reports = extractReports(message);
+  const application = text(message, 'MSH-3.1');
+  const reports = extractReports(message, { radiologyApplication: application !== null && context.isRadiologyApplication?.(application) === true });
   const { store, patientId, provenance } = context;
+  const organisationId = provenance.organisationId;
   const summaries: string[] = [];
   let changed = false;
   for (const report of reports) {
@@ -556,20 +581,40 @@ export const handleOruR01: MessageHandler = (message, context): HandlerResult =>
     };
     const r = store.putItem(reportWrite, provenance);
     changed ||= r.outcome !== 'unchanged';
-    // One range query for the report's stored results, instead of one per OBX in the puts below.
-    if (report.results.length > 1) store.prefetch?.(patientId, 'result', provenance.organisationId, `${report.key}|`);
+    // Only an OBX with an agreed SNOMED CT code can be (or have been) stored as the other kind.
+    const mayMove = (result: PlannedResult): boolean => result.kind === 'measurement' || isAgreedCode(result.payload.code);
+    // One range query per kind for the report's stored results (and measurements, when any OBX may
+    // be one), instead of one per OBX in the puts and look-ups below.
+    if (report.results.length > 1) {
+      store.prefetch?.(patientId, 'result', organisationId, `${report.key}|`);
+      if (report.results.some(mayMove)) store.prefetch?.(patientId, 'measurement', organisationId, `${report.key}|`);
+    }
     let created = 0;
     let corrected = 0;
+    let measurements = 0;
+    let moved = 0;
     for (const result of report.results) {
       if (result.encapsulated !== undefined) {
         const info = context.attachments.put(result.encapsulated.bytes, result.encapsulated.mediaType);
         result.payload.value = { type: 'attachment', attachment: attachmentRef(info) };
       }
       const resultProvenance: Provenance = result.author === null ? provenance : { ...provenance, author: result.author };
+      const other = mayMove(result) ? store.getItem(patientId, OTHER_KIND[result.kind], organisationId, result.key) : undefined;
+      if (result.deleted && other !== undefined && store.getItem(patientId, result.kind, organisationId, result.key) === undefined) {
+        // A deletion (OBX-11 D/W, OBR-25 R) of an OBX the record holds only as the other kind: a
+        // deletion is usually sent without the value or unit that made it a measurement, so it is
+        // planned as a result. It deletes the stored item and creates none of its own kind.
+        if (!other.deleted) {
+          store.deleteItem(other.id, resultProvenance);
+          corrected++;
+        }
+        if (other.kind === 'measurement') measurements++;
+        continue;
+      }
       const out = store.putItem(
         {
           patientId,
-          kind: 'result',
+          kind: result.kind,
           key: result.key,
           parentKey: report.key,
           label,
@@ -581,22 +626,30 @@ export const handleOruR01: MessageHandler = (message, context): HandlerResult =>
       );
       if (out.outcome === 'created') created++;
       else if (out.outcome === 'updated') corrected++;
+      if (result.kind === 'measurement') measurements++;
+      // One value per test code and filler order number: the same OBX stored as the other kind
+      // before (its unit was not the agreed one then, or is not now) is superseded, so deleted.
+      if (other !== undefined && !other.deleted) {
+        store.deleteItem(other.id, resultProvenance);
+        moved++;
+      }
     }
     let deletedOthers = 0;
     if (report.deleted) {
-      // OBR-25 = R hides every result of the report, also those this message does not repeat.
-      const sent = new Set(report.results.map((x) => x.key));
-      for (const item of store.listItems(patientId, { kind: 'result', organisationId: provenance.organisationId, parentKey: report.key })) {
-        if (!sent.has(item.key) && !item.deleted) {
-          store.deleteItem(item.id, provenance);
-          deletedOthers++;
+      // OBR-25 = R hides every result and measurement of the report, also those this message does not repeat.
+      const sent = new Set(report.results.map((x) => `${x.kind}|${x.key}`));
+      for (const kind of ['result', 'measurement'] as const) {
+        for (const item of store.listItems(patientId, { kind, organisationId, parentKey: report.key })) {
+          if (!sent.has(`${kind}|${item.key}`) && !item.deleted) {
+            store.deleteItem(item.id, provenance);
+            deletedOthers++;
+          }
         }
       }
     }
-    changed ||= created > 0 || corrected > 0 || deletedOthers > 0;
-    summaries.push(
-      `report ${report.key}${report.deleted ? ' deleted' : ''}: ${report.results.length} results (${created} new, ${corrected} changed)`,
-    );
+    changed ||= created > 0 || corrected > 0 || deletedOthers > 0 || moved > 0;
+    const counts = measurements === 0 ? `${report.results.length} results` : `${report.results.length - measurements} results, ${measurements} measurements`;
+    summaries.push(`report ${report.key}${report.deleted ? ' deleted' : ''}: ${counts} (${created} new, ${corrected} changed)`);
   }
   return { summary: summaries.join('; '), changed };
 };

@@ -3,14 +3,16 @@
  * Tables of the aggregated record, in the engine's database (the journal's file).
  *
  * The journal owns `PRAGMA user_version`, so the record tracks its own version in
- * `schema_migrations(component, version)`, row `record`. Migrations only add (never drop or
- * rewrite), so an older engine's data is always readable by a newer one.
+ * `schema_migrations(component, version)`, row `record`. Migrations only add, or rebuild a table
+ * copying every row as it is (SQLite cannot change a CHECK constraint in place: migration 5), so an
+ * older engine's data is always readable by a newer one.
  *
  * Times are ISO 8601 text: they come from messages (MSH-7) as much as from the clock, and the
  * FHIR export writes them as they are. Payloads and demographics are JSON text (the way Medplum
  * stores resources): the envelope columns are what queries need, the rest is per kind.
  */
 import type Database from 'better-sqlite3';
+import { TributaryError } from '../errors.js';
 
 /** Component name in `schema_migrations`. */
 export const COMPONENT = 'record';
@@ -150,9 +152,101 @@ export const RECORD_MIGRATIONS: readonly string[] = [
   // Rows that repeat an item's current version are removed: their content is in the item row, so
   // no version is lost (history() returns the earlier rows, then the item).
   `DELETE FROM record_item_version WHERE (item_id, version) IN (SELECT id, version FROM record_item);`,
+  // 4: per-organisation radiology sending applications (PKB decides radiology by MSH-3): an ORU^R01
+  // whose MSH-3.1 is one of the acting organisation's is a radiology report. Matched without regard
+  // to ASCII case (the column's collation), so `RIS` and `ris` are one row.
+  `CREATE TABLE record_radiology_application (
+     organisation_id  TEXT    NOT NULL,
+     application      TEXT    NOT NULL COLLATE NOCASE, -- MSH-3.1 (namespace id), as configured
+     created_at       TEXT    NOT NULL,
+     PRIMARY KEY (organisation_id, application)
+   );`,
+  // 5: national identifiers besides the NHS number (CHI, H&C: kind 'national', told apart by
+  // system). The kind CHECK is widened by rebuilding the table: every row and id copied as is, the
+  // same indexes made again. Nothing references record_identifier, so dropping it breaks no link.
+  // Identifier rows of missing patients would fail the copy: MIGRATION_CHECKS[5] names them first.
+  // Cost: about 2 s per million identifier rows (docs/record.md "Upgrading").
+  `CREATE TABLE record_identifier_v5 (
+     id               INTEGER PRIMARY KEY,
+     patient_id       TEXT    NOT NULL REFERENCES record_patient(id),
+     kind             TEXT    NOT NULL CHECK (kind IN ('nhs', 'national', 'email', 'local')),
+     system           TEXT    NOT NULL,
+     value            TEXT    NOT NULL,
+     status           TEXT,                          -- NHS number status (01..08) as last sent
+     active           INTEGER NOT NULL DEFAULT 1,
+     organisation_id  TEXT,                          -- who sent it first
+     journal_id       INTEGER,
+     created_at       TEXT    NOT NULL,
+     deactivated_at   TEXT
+   );
+   INSERT INTO record_identifier_v5 (id, patient_id, kind, system, value, status, active, organisation_id, journal_id, created_at, deactivated_at)
+     SELECT id, patient_id, kind, system, value, status, active, organisation_id, journal_id, created_at, deactivated_at FROM record_identifier;
+   DROP TABLE record_identifier;
+   ALTER TABLE record_identifier_v5 RENAME TO record_identifier;
+   CREATE UNIQUE INDEX record_identifier_active ON record_identifier (kind, system, value) WHERE active = 1;
+   CREATE INDEX record_identifier_patient ON record_identifier (patient_id);`,
+  // 6: team membership (ZTM of A28/A31, and the Patient Record Team a new record joins): one row per
+  // period in a team; a removal closes the row (kept), a later add opens a new one.
+  `CREATE TABLE record_team_member (
+     id                 INTEGER PRIMARY KEY,
+     patient_id         TEXT    NOT NULL REFERENCES record_patient(id),
+     organisation_id    TEXT    NOT NULL,            -- the team's organisation (the acting one)
+     team_id            TEXT    NOT NULL,
+     added_at           TEXT    NOT NULL,            -- MSH-7 of the adding message
+     added_journal_id   INTEGER NOT NULL,
+     removed_at         TEXT,                        -- MSH-7 of the removing message; NULL while a member
+     removed_journal_id INTEGER
+   );
+   CREATE UNIQUE INDEX record_team_member_current ON record_team_member (patient_id, team_id) WHERE removed_at IS NULL;
+   -- A patient's periods in id order (teamMemberships with the closed ones: record show, merges) without a scan.
+   CREATE INDEX record_team_member_patient ON record_team_member (patient_id, id);
+   -- What a merge did to the merged record's current memberships (moved to the survivor, or closed
+   -- because the survivor was in that team too), so an unmerge undoes exactly that.
+   CREATE TABLE record_merge_team_member (
+     merge_id           INTEGER NOT NULL REFERENCES record_merge(id),
+     member_id          INTEGER NOT NULL REFERENCES record_team_member(id),
+     action             TEXT    NOT NULL CHECK (action IN ('moved', 'closed')),
+     PRIMARY KEY (merge_id, member_id)
+   );`,
 ];
 
-/** Create or upgrade the record tables (idempotent; safe beside the journal's and senders' migrations). */
+/**
+ * Checks run in a migration's transaction before its SQL, by the version it produces: a database
+ * the SQL would fail on gets a message saying what to fix instead of SQLite's bare error.
+ */
+const MIGRATION_CHECKS: Readonly<Record<number, (db: Database.Database) => void>> = {
+  5: (db) => {
+    // The rebuild copies record_identifier into a table declaring the same foreign key; with foreign
+    // keys on (better-sqlite3's default) one identifier naming a missing patient fails the copy with
+    // only "FOREIGN KEY constraint failed". Such rows can only come from outside Tributary (a manual
+    // delete, a restore of part of a file).
+    let count = 0;
+    const shown: number[] = [];
+    for (const o of db.prepare('PRAGMA foreign_key_check(record_identifier)').iterate() as IterableIterator<{ rowid: number }>) {
+      if (count++ < 20) shown.push(o.rowid);
+    }
+    if (count === 0) return;
+    const patients = db
+      .prepare('SELECT DISTINCT patient_id FROM record_identifier i WHERE NOT EXISTS (SELECT 1 FROM record_patient p WHERE p.id = i.patient_id) ORDER BY patient_id LIMIT 11')
+      .pluck()
+      .all() as string[];
+    const rows = `${shown.join(', ')}${count > shown.length ? ` and ${count - shown.length} more` : ''}`;
+    const missing = `${patients.slice(0, 10).join(', ')}${patients.length > 10 ? ' and more' : ''}`;
+    throw new TributaryError('RECORD_MIGRATION_FAILED', {
+      version: 5,
+      reason:
+        `${count} record_identifier row${count === 1 ? '' : 's'} (id ${rows}) name${count === 1 ? 's' : ''} a patient missing from record_patient (${missing}); ` +
+        'restore those patients or delete those identifier rows, then start again',
+    });
+  },
+};
+
+/**
+ * Create or upgrade the record tables (idempotent; safe beside the journal's and senders' migrations).
+ * Each migration runs in its own transaction: one that fails leaves the database at the version before it.
+ *
+ * @throws TributaryError `RECORD_MIGRATION_FAILED` when a migration's check finds data it cannot upgrade
+ */
 export function migrateRecord(db: Database.Database): void {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT PRIMARY KEY, version INTEGER NOT NULL)');
   const read = db.prepare<[string], { version: number }>('SELECT version FROM schema_migrations WHERE component = ?');
@@ -161,6 +255,7 @@ export function migrateRecord(db: Database.Database): void {
     const step = db.transaction(() => {
       // Re-read inside the write transaction: another process may have migrated meanwhile.
       if ((read.get(COMPONENT)?.version ?? 0) > v) return;
+      MIGRATION_CHECKS[v + 1]?.(db);
       db.exec(RECORD_MIGRATIONS[v]!);
       db.prepare('INSERT INTO schema_migrations (component, version) VALUES (?, ?) ON CONFLICT (component) DO UPDATE SET version = excluded.version').run(COMPONENT, v + 1);
     });

@@ -5,10 +5,11 @@
  * Order of decisions (each an `AR` by throwing an `Hl7Error`, except review):
  * 1. a message type with no handler → RECORD_UNSUPPORTED_TYPE (before anything is looked up);
  * 2. merges (A40, A34, A35, A18) → merge.ts;
- * 3. PID identifiers (invalid NHS number → AR with its location), patient resolution following
+ * 3. PID identifiers (invalid NHS, CHI or H&C number → AR with its location), patient resolution following
  *    merge links; review cases are queued (AA, nothing applied); unknown patients are created only
  *    by A28/A31 or with auto-create;
- * 4. the handler (A28/A31 built in, the others injected) with a {@link HandlerContext}.
+ * 4. the handler (A28/A31 built in, the others injected) with a {@link HandlerContext};
+ * 5. for A28/A31, the ZTM team changes (teams.ts), when the service has a {@link TeamDirectory}.
  *
  * Everything runs synchronously in the caller's transaction (the journal's group commit). Each
  * message runs inside a savepoint so a message answered `AR` leaves nothing behind while the
@@ -21,6 +22,7 @@ import { type MessageIdentifier, readIdentifiers } from './identifiers.js';
 import { MERGE_TYPES, applyMerge } from './merge.js';
 import { attachIdentifiers, creationProblem, isOlder, mergeDemographics, readDemographics, resolvePatient } from './patients.js';
 import type { SqliteRecordStore } from './store.js';
+import { type TeamDirectory, type ZtmPlan, applyZtm, creatingTeam, readZtm } from './teams.js';
 import { RECORD_LABELS, type AttachmentStore, type HandlerContext, type LabelSource, type MessageHandler, type OrganisationSettings, type Provenance, type RecordLabel } from './types.js';
 
 /** Message types that create and update records (ADT add / update person information). */
@@ -36,6 +38,12 @@ export interface RecordServiceOptions {
   settingsFor(organisationId: string, teamId: string | null): OrganisationSettings;
   /** Code → label lookup; default the store's mappings ({@link SqliteRecordStore.mappedLabel}). */
   labelMappings?: (organisationId: string, source: LabelSource, code: string) => RecordLabel | undefined;
+  /**
+   * Team aliases and default teams (the senders model). With it, A28/A31 apply ZTM and a record
+   * created by a message joins the organisation's Patient Record Team; without it, ZTM is not read
+   * and no membership is kept.
+   */
+  teams?: TeamDirectory;
 }
 
 /** Input of {@link RecordService.apply}. */
@@ -76,6 +84,7 @@ export class RecordService {
   private readonly handlers: Record<string, MessageHandler>;
   private readonly settingsFor: RecordServiceOptions['settingsFor'];
   private readonly labelMappings: NonNullable<RecordServiceOptions['labelMappings']>;
+  private readonly teams: TeamDirectory | undefined;
   private readonly adt: MessageHandler;
   private readonly savepoint: { begin: Database.Statement; release: Database.Statement; rollback: Database.Statement };
 
@@ -86,6 +95,7 @@ export class RecordService {
     this.handlers = options.handlers;
     this.settingsFor = options.settingsFor;
     this.labelMappings = options.labelMappings ?? ((org, source, code) => options.store.mappedLabel(org, source, code));
+    this.teams = options.teams;
     this.adt = createAdtUpdateHandler(options.store);
     const db = options.store.db;
     this.savepoint = { begin: db.prepare('SAVEPOINT record_apply'), release: db.prepare('RELEASE record_apply'), rollback: db.prepare('ROLLBACK TO record_apply') };
@@ -177,11 +187,34 @@ export class RecordService {
     if (!created && UPDATE_TYPES.has(type) && isOlder(p.enteredAt, this.store.getPatient(patientId)!.enteredAt)) {
       return { status: 'skipped', patientId, summary: 'older than the record (MSH-7): skipped' };
     }
-    attachIdentifiers(this.store, patientId, ids, p, { replaceNhs: input.reviewed !== undefined && input.reviewed.patientId === undefined });
+    attachIdentifiers(this.store, patientId, ids, p, { replaceNational: input.reviewed !== undefined && input.reviewed.patientId === undefined });
+
+    // Team membership (ZTM on A28/A31; a new record joins the Patient Record Team), checked before the handler writes.
+    let teamChanges = 0;
+    let ztm: { plan: ZtmPlan; current: Set<string> } | undefined;
+    if (this.teams !== undefined) {
+      const creating = created ? creatingTeam(this.teams, p) : null;
+      if (creating !== null) {
+        this.store.addTeamMember(patientId, creating, p);
+        teamChanges++;
+      }
+      // Most A28/A31 carry no ZTM: the memberships are read only for one that does (a new record's
+      // are known: its Patient Record Team), once, and handed to applyZtm.
+      const plan = UPDATE_TYPES.has(type) && message.countSegments('ZTM') > 0 ? readZtm(message, this.teams, p) : undefined;
+      if (plan !== undefined) {
+        const current = created ? new Set(creating === null ? [] : [creating]) : new Set(this.store.teamMemberships(patientId).map((m) => m.teamId));
+        ztm = { plan, current };
+      }
+    }
 
     const result = handler!(message, this.contextFor(patientId, provenance, settings, messageLabel(message)));
-    const summary = created ? `record created; ${result.summary}` : result.summary;
-    return { status: result.changed || created ? 'applied' : 'skipped', patientId, summary };
+    const parts = [created ? `record created; ${result.summary}` : result.summary];
+    if (ztm !== undefined) {
+      const { added, removed } = applyZtm(this.store, patientId, ztm.plan, ztm.current, p);
+      teamChanges += added + removed;
+      parts.push(`teams +${added} -${removed}`);
+    }
+    return { status: result.changed || created || teamChanges > 0 ? 'applied' : 'skipped', patientId, summary: parts.join('; ') };
   }
 
   /** Create a record for an unmatched message, or throw the AR that says why not. */
@@ -213,6 +246,7 @@ export class RecordService {
       settings: label ? { ...settings, defaultLabel: label } : settings,
       labelFor: (source, code) =>
         label ?? (code === undefined || code === '' ? undefined : this.labelMappings(org, source, code)) ?? settings.defaultLabel,
+      isRadiologyApplication: (application) => this.store.isRadiologyApplication(org, application),
     };
   }
 

@@ -90,15 +90,19 @@ export interface PatientRecord {
   mergedInto: string | null;
 }
 
-/** Identifier kinds stored for a patient (the PKB id is the patient id itself, not stored). */
-export type IdentifierKind = 'nhs' | 'email' | 'local';
+/**
+ * Identifier kinds stored for a patient (the PKB id is the patient id itself, not stored): the NHS
+ * number (`nhs`, with its status), other national numbers (`national`: CHI, H&C; the system says
+ * which), the email, local ids.
+ */
+export type IdentifierKind = 'nhs' | 'national' | 'email' | 'local';
 
 /** A stored identifier. */
 export interface PatientIdentifier {
   id: number;
   patientId: string;
   kind: IdentifierKind;
-  /** `https://fhir.nhs.uk/Id/nhs-number`, `email`, or a local namespace (see identifiers.ts). */
+  /** `https://fhir.nhs.uk/Id/nhs-number`, a national system (CHI, H&C), `email`, or a local namespace (see identifiers.ts). */
   system: string;
   value: string;
   /** NHS number status (01…), null otherwise or when not sent. */
@@ -127,6 +131,26 @@ export interface LabelMapping {
   label: RecordLabel;
 }
 
+/** A sending application (MSH-3.1) whose ORU^R01 messages are radiology reports, for one organisation. */
+export interface RadiologyApplication {
+  organisationId: string;
+  /** MSH-3.1 as configured; matched without regard to ASCII case. */
+  application: string;
+}
+
+/** A period of a patient in a team (ZTM, or the Patient Record Team a new record joins). */
+export interface TeamMembership {
+  patientId: string;
+  organisationId: string;
+  teamId: string;
+  /** MSH-7 of the message that added the patient. */
+  addedAt: string;
+  addedJournalId: number;
+  /** MSH-7 of the message that removed the patient; null while a member. */
+  removedAt: string | null;
+  removedJournalId: number | null;
+}
+
 /** A recorded merge. */
 export interface MergeRecord {
   id: number;
@@ -145,9 +169,9 @@ export interface MergeRecord {
 export type ReviewReason =
   /** NHS number status not 01 while the organisation checks statuses. */
   | 'nhs-status'
-  /** A local id matched a record holding a different NHS number. */
+  /** A local id matched a record holding a different NHS-style number (NHS, CHI or H&C number) of a type the message carries. */
   | 'nhs-mismatch'
-  /** Only local ids were sent and they matched a record holding an NHS number. */
+  /** Only local ids were sent and they matched a record holding a national number (NHS, CHI or H&C). */
   | 'local-id-only'
   /** The identifiers matched more than one record. */
   | 'ambiguous';
@@ -378,6 +402,13 @@ export class SqliteRecordStore implements ItemStore {
   private readonly identifiersByPatient = new Map<string, IdentifierRow[]>();
   private readonly localTypes = new Map<string, LocalTypeRow[]>();
   private readonly labels = new Map<string, RecordLabel | null>();
+  /** Radiology sending applications by `organisation NUL MSH-3.1` as sent (each spelling looked up once: no case folding per message). */
+  private readonly radiologyApps = new Map<string, boolean>();
+  /**
+   * Whether any organisation declared a radiology application; undefined = not known now. Most
+   * databases declare none: then no ORU looks one up. Kept and dropped with the maps above.
+   */
+  private anyRadiologyApp: boolean | undefined;
   /** Key prefixes {@link prefetch} has read (their rows are in `items`, unless evicted since). */
   private readonly prefetched = new Map<string, true>();
   private cacheLimit = 0;
@@ -477,6 +508,8 @@ export class SqliteRecordStore implements ItemStore {
     this.identifiersByPatient.clear();
     this.localTypes.clear();
     this.labels.clear();
+    this.radiologyApps.clear();
+    this.anyRadiologyApp = undefined;
     this.prefetched.clear();
   }
 
@@ -551,6 +584,8 @@ export class SqliteRecordStore implements ItemStore {
     this.dirty = true;
     this.localTypes.clear();
     this.labels.clear();
+    this.radiologyApps.clear();
+    this.anyRadiologyApp = undefined;
   }
 
   /** Remember an item row, unless its payload is large (a long letter stored inline): the limit counts rows, not bytes. */
@@ -918,12 +953,119 @@ export class SqliteRecordStore implements ItemStore {
     return label ?? undefined;
   }
 
+  /**
+   * Declare `application` (MSH-3.1) a radiology sending application of the organisation.
+   * @throws TributaryError `ADMIN_INVALID` (blank), `ADMIN_DUPLICATE` (already declared, in any ASCII case)
+   */
+  addRadiologyApplication(input: RadiologyApplication): RadiologyApplication {
+    const application = input.application.trim();
+    if (application === '') throw new TributaryError('ADMIN_INVALID', { field: 'application', reason: 'must not be empty (it is matched against MSH-3.1)' });
+    const existing = this.findRadiologyApplication(input.organisationId, application);
+    if (existing !== undefined) throw new TributaryError('ADMIN_DUPLICATE', { what: 'radiology application', id: `${input.organisationId} ${existing.application}` });
+    this.q('INSERT INTO record_radiology_application (organisation_id, application, created_at) VALUES (?, ?, ?)').run(input.organisationId, application, this.nowIso());
+    this.forgetConfig();
+    return { organisationId: input.organisationId, application };
+  }
+
+  /**
+   * The organisation's radiology application matching `application` without regard to ASCII case
+   * (the column's NOCASE collation, as the engine matches MSH-3.1), with its name as stored; undefined when none.
+   */
+  findRadiologyApplication(organisationId: string, application: string): RadiologyApplication | undefined {
+    const stored = this.q('SELECT application FROM record_radiology_application WHERE organisation_id = ? AND application = ?').pluck().get(organisationId, application.trim()) as
+      | string
+      | undefined;
+    return stored === undefined ? undefined : { organisationId, application: stored };
+  }
+
+  /** Radiology sending applications of an organisation (all when no id), by organisation and application. */
+  listRadiologyApplications(organisationId?: string): RadiologyApplication[] {
+    const rows = (
+      organisationId === undefined
+        ? this.q('SELECT organisation_id, application FROM record_radiology_application ORDER BY organisation_id, application').all()
+        : this.q('SELECT organisation_id, application FROM record_radiology_application WHERE organisation_id = ? ORDER BY application').all(organisationId)
+    ) as { organisation_id: string; application: string }[];
+    return rows.map((r) => ({ organisationId: r.organisation_id, application: r.application }));
+  }
+
+  /** Remove one (matched without regard to ASCII case); false when there was none. */
+  removeRadiologyApplication(organisationId: string, application: string): boolean {
+    this.forgetConfig();
+    return this.q('DELETE FROM record_radiology_application WHERE organisation_id = ? AND application = ?').run(organisationId, application.trim()).changes > 0;
+  }
+
+  /** Whether MSH-3.1 `application` is one of the organisation's radiology sending applications (ASCII case ignored). */
+  isRadiologyApplication(organisationId: string, application: string): boolean {
+    // Every ORU asks: with no application declared anywhere (most databases), one remembered answer.
+    let any = this.anyRadiologyApp;
+    if (any === undefined) {
+      any = this.q('SELECT 1 FROM record_radiology_application LIMIT 1').get() !== undefined;
+      // Remembered under the same rule as the maps' rows (see keep): never outside a message without the cache.
+      if (this.cacheLimit > 0 || this.inMessage) this.anyRadiologyApp = any;
+    }
+    if (!any) return false;
+    const app = application.trim();
+    if (app === '') return false;
+    // Keyed by the spelling as sent (a sender uses one): the NOCASE column does the folding.
+    const k = `${organisationId}\u0000${app}`;
+    let found = this.radiologyApps.get(k);
+    if (found === undefined) {
+      found = this.q('SELECT 1 FROM record_radiology_application WHERE organisation_id = ? AND application = ?').get(organisationId, app) !== undefined;
+      this.keep(this.radiologyApps, k, found);
+    }
+    return found;
+  }
+
+  // ---------------------------------------------------------------- team membership
+
+  /** The patient's teams (current ones unless `includeRemoved`), oldest first. */
+  teamMemberships(patientId: string, includeRemoved = false): TeamMembership[] {
+    const rows = this.q(
+      `SELECT * FROM record_team_member WHERE patient_id = ?${includeRemoved ? '' : ' AND removed_at IS NULL'} ORDER BY id`,
+    ).all(patientId) as { patient_id: string; organisation_id: string; team_id: string; added_at: string; added_journal_id: number; removed_at: string | null; removed_journal_id: number | null }[];
+    return rows.map((r) => ({
+      patientId: r.patient_id,
+      organisationId: r.organisation_id,
+      teamId: r.team_id,
+      addedAt: r.added_at,
+      addedJournalId: r.added_journal_id,
+      removedAt: r.removed_at,
+      removedJournalId: r.removed_journal_id,
+    }));
+  }
+
+  /** Add the patient to a team of the acting organisation (the caller checked it is not a member). */
+  addTeamMember(patientId: string, teamId: string, provenance: Pick<Provenance, 'organisationId' | 'journalId' | 'enteredAt'>): void {
+    // Not remembered in the maps (read per message with ZTM only), so a rollback has nothing to forget.
+    this.q('INSERT INTO record_team_member (patient_id, organisation_id, team_id, added_at, added_journal_id) VALUES (?, ?, ?, ?, ?)').run(
+      patientId,
+      provenance.organisationId,
+      teamId,
+      provenance.enteredAt,
+      provenance.journalId,
+    );
+  }
+
+  /** Remove the patient from a team (the row is closed, kept); false when not a member. */
+  removeTeamMember(patientId: string, teamId: string, provenance: Pick<Provenance, 'journalId' | 'enteredAt'>): boolean {
+    return (
+      this.q('UPDATE record_team_member SET removed_at = ?, removed_journal_id = ? WHERE patient_id = ? AND team_id = ? AND removed_at IS NULL').run(
+        provenance.enteredAt,
+        provenance.journalId,
+        patientId,
+        teamId,
+      ).changes > 0
+    );
+  }
+
   // ---------------------------------------------------------------- merges
 
   /**
    * Merge `mergedId` into `survivorId`: link the merged record to the survivor and move its items
    * (those whose key the survivor already has for the same organisation stay behind, hidden with the
-   * merged record: the survivor's own copy wins). Returns the merge row.
+   * merged record: the survivor's own copy wins) and its current team memberships (one the survivor
+   * has too is closed by the merge message instead: the survivor's own period goes on). Closed
+   * memberships stay with the merged record as its history. Returns the merge row.
    */
   merge(survivorId: string, mergedId: string, provenance: Provenance): MergeRecord {
     // Items change owner in bulk: nothing remembered about these records holds afterwards.
@@ -937,6 +1079,19 @@ export class SqliteRecordStore implements ItemStore {
          SELECT 1 FROM record_item s WHERE s.patient_id = ? AND s.kind = m.kind AND s.organisation_id = m.organisation_id AND s.key = m.key)`,
     ).run(mergeId, mergedId, survivorId);
     this.q('UPDATE record_item SET patient_id = ? WHERE id IN (SELECT item_id FROM record_merge_item WHERE merge_id = ?)').run(survivorId, mergeId);
+    // Team memberships follow the same way, recorded so that an unmerge undoes exactly this:
+    // otherwise ZTM on the survivor would not see the teams the merged record was in.
+    this.q(
+      `INSERT INTO record_merge_team_member (merge_id, member_id, action)
+       SELECT ?, m.id, CASE WHEN EXISTS (
+         SELECT 1 FROM record_team_member s WHERE s.patient_id = ? AND s.team_id = m.team_id AND s.removed_at IS NULL) THEN 'closed' ELSE 'moved' END
+       FROM record_team_member m WHERE m.patient_id = ? AND m.removed_at IS NULL`,
+    ).run(mergeId, survivorId, mergedId);
+    this.q(
+      `UPDATE record_team_member SET removed_at = ?, removed_journal_id = ?
+       WHERE id IN (SELECT member_id FROM record_merge_team_member WHERE merge_id = ? AND action = 'closed')`,
+    ).run(provenance.enteredAt, provenance.journalId, mergeId);
+    this.q(`UPDATE record_team_member SET patient_id = ? WHERE id IN (SELECT member_id FROM record_merge_team_member WHERE merge_id = ? AND action = 'moved')`).run(survivorId, mergeId);
     this.q('UPDATE record_patient SET merged_into = ? WHERE id = ?').run(survivorId, mergedId);
     return this.getMerge(mergeId)!;
   }
@@ -974,8 +1129,9 @@ export class SqliteRecordStore implements ItemStore {
   }
 
   /**
-   * Undo a merge: move the moved items back (those still on the survivor), clear the link, mark the
-   * merge unmerged. Items the survivor received after the merge stay with the survivor.
+   * Undo a merge: move the moved items and team memberships back (those still on the survivor),
+   * reopen the memberships the merge closed, clear the link, mark the merge unmerged. Items and
+   * memberships the survivor received after the merge stay with the survivor.
    */
   unmerge(mergeId: number, by: string, reason: string): MergeRecord {
     this.forgetAll();
@@ -985,6 +1141,18 @@ export class SqliteRecordStore implements ItemStore {
       `UPDATE record_item SET patient_id = ?
        WHERE patient_id = ? AND id IN (SELECT item_id FROM record_merge_item WHERE merge_id = ?)`,
     ).run(m.mergedId, m.survivorId, mergeId);
+    // A moved membership goes back as it is now (also when the survivor left that team since: the
+    // period belongs to the merged record's history); one the merge closed is open again. The
+    // merged record received nothing while merged (messages went to the survivor), so neither can
+    // meet an open row of the same team.
+    this.q(
+      `UPDATE record_team_member SET patient_id = ?
+       WHERE patient_id = ? AND id IN (SELECT member_id FROM record_merge_team_member WHERE merge_id = ? AND action = 'moved')`,
+    ).run(m.mergedId, m.survivorId, mergeId);
+    this.q(
+      `UPDATE record_team_member SET removed_at = NULL, removed_journal_id = NULL
+       WHERE patient_id = ? AND removed_journal_id = ? AND id IN (SELECT member_id FROM record_merge_team_member WHERE merge_id = ? AND action = 'closed')`,
+    ).run(m.mergedId, m.provenance.journalId, mergeId);
     this.q('UPDATE record_patient SET merged_into = NULL WHERE id = ? AND merged_into = ?').run(m.mergedId, m.survivorId);
     this.q('UPDATE record_merge SET unmerged_at = ?, unmerged_by = ?, unmerge_reason = ? WHERE id = ?').run(this.nowIso(), by, reason, mergeId);
     return this.getMerge(mergeId)!;

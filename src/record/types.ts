@@ -30,6 +30,7 @@ export type ItemKind =
   | 'appointment' // SIU, ADT A05/A14
   | 'report' // ORU OBR (one panel / lab report)
   | 'result' // ORU OBX (one observation; parentKey = its report's key)
+  | 'measurement' // ORU OBX with an agreed SNOMED CT code, unit and number (measurements.ts; parentKey = its report's key)
   | 'document' // MDM T02
   | 'care-plan'; // MDM T02 with TXA-2 = CP
 
@@ -194,6 +195,11 @@ export interface HandlerContext {
   settings: OrganisationSettings;
   /** The privacy label for a coded value, through the organisation's mapping; else the default label. */
   labelFor(source: LabelSource, code: string | undefined): RecordLabel | null;
+  /**
+   * Whether a sending application (MSH-3.1) is one of the acting organisation's radiology
+   * applications (PKB decides radiology by MSH-3). Absent: the organisation has none.
+   */
+  isRadiologyApplication?(application: string): boolean;
 }
 
 /**

@@ -14,7 +14,7 @@ import type { Bundle, Patient } from '@medplum/fhirtypes';
 import type { Engine } from '../../src/engine/engine.js';
 import { MllpClient } from '../../src/interfaces/mllp-client.js';
 import { NHS_NUMBER_SYSTEM, SqliteRecordStore } from '../../src/record/index.js';
-import { inProcessEngine, runCli, tempDir } from '../helpers/engine.js';
+import { ROOT, inProcessEngine, runCli, tempDir } from '../helpers/engine.js';
 import { msa } from '../helpers/messages.js';
 import { nhsNumber, recordFixtureText, withMsh } from '../helpers/record.js';
 import { addSender, adminStore } from '../helpers/senders.js';
@@ -104,7 +104,10 @@ test('record show: a readable summary and --json, each read audited with the pat
   const json = await runCli(['record', 'show', '--data', h.data, '--id', h.patientId, '--json', '--actor', 'alice']);
   t.is(json.code, 0, json.stderr);
   const s = JSON.parse(json.stdout) as Record<string, unknown> & { patient: { id: string }; latestResults: unknown[]; openEncounters: Array<Record<string, unknown>> };
-  t.deepEqual(Object.keys(s), ['patient', 'identifiers', 'merges', 'openEncounters', 'appointments', 'latestResults', 'documents', 'counts', 'sources']);
+  t.deepEqual(Object.keys(s), ['patient', 'identifiers', 'merges', 'teams', 'openEncounters', 'appointments', 'latestResults', 'latestMeasurements', 'documents', 'counts', 'sources']);
+  // docs/record-cli.md lists the keys in the order they come.
+  const documented = /`--json` keys, in this order:\s*((?:`\w+`,?\s*)+)\./.exec(readFileSync(join(ROOT, 'docs', 'record-cli.md'), 'utf8'));
+  t.deepEqual([...(documented?.[1] ?? '').matchAll(/`(\w+)`/g)].map((m) => m[1]), Object.keys(s), 'docs/record-cli.md "--json keys"');
   t.is(s.patient.id, h.patientId);
   t.is(s.latestResults.length, 4);
   t.like(s.openEncounters[0], { organisationId: 'st-elsewhere', visitNumber: 'V1001', status: 'in-progress', location: 'Ward 7 bed 12' });
@@ -329,13 +332,39 @@ test('admin id-type and label-map: add, list, remove, audited; a running engine 
   t.regex(auditLog.stdout, /erin +update +label-mapping st-elsewhere\|OBR-4\|UE +\{"label":"SEXUAL_HEALTH","previous":"SOCIAL_CARE"\}/);
 });
 
+test('admin radiology-app: add, list, remove, audited; a running engine decides radiology by MSH-3 from the next message', async (t) => {
+  const h = await hospital(t);
+  const d = ['--data', h.data, '--actor', 'erin'];
+  const ris = fixture('oru/radiology-by-application.hl7');
+  const category = (key: string): unknown => (h.record.getItem(h.patientId, 'report', 'st-elsewhere', key)!.payload as { category: unknown }).category;
+  t.is((await h.send(ris, 'RIS-1')).code, 'AA');
+  t.is(category('U88001'), 'laboratory', 'nothing declared: OBR-24 decides');
+  const added = await runCli(['admin', 'radiology-app', 'add', ...d, '--org', 'st-elsewhere', '--application', 'Kestrel_RIS']);
+  t.is(added.code, 0, added.stderr);
+  t.regex(added.stdout, /^st-elsewhere +Kestrel_RIS$/m);
+  await refuses(t, ['admin', 'radiology-app', 'add', ...d, '--org', 'nowhere', '--application', 'RIS'], /no organisation "nowhere"/);
+  const list = (await runCli(['admin', 'radiology-app', 'list', ...d, '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l) as unknown);
+  t.deepEqual(list, [{ organisationId: 'st-elsewhere', application: 'Kestrel_RIS' }]);
+  t.is((await h.send(ris.replace('U88001', 'U88002'), 'RIS-2')).code, 'AA');
+  t.is(category('U88002'), 'radiology', 'MSH-3.1 KESTREL_RIS matches without regard to case, without a restart');
+  t.is((await runCli(['admin', 'radiology-app', 'remove', ...d, '--org', 'st-elsewhere', '--application', 'kestrel_ris'])).code, 0);
+  await refuses(t, ['admin', 'radiology-app', 'remove', ...d, '--org', 'st-elsewhere', '--application', 'kestrel_ris'], /no radiology application "st-elsewhere kestrel_ris"/);
+  t.deepEqual(
+    auditOf(h.data, 'erin').map((a) => [a.action, a.objectType, a.objectId]),
+    [
+      ['add', 'radiology-application', 'st-elsewhere|Kestrel_RIS'],
+      ['remove', 'radiology-application', 'st-elsewhere|Kestrel_RIS'],
+    ],
+  );
+});
+
 test('--help names every record, review and admin record subcommand', async (t) => {
   const record = await runCli(['record', '--help']);
   for (const c of ['record show', 'record export', 'record unmerge']) t.true(record.stdout.includes(c), c);
   const review = await runCli(['review', '--help']);
   for (const c of ['review list', 'review show <id>', 'review resolve <id>']) t.true(review.stdout.includes(c), c);
   const admin = await runCli(['admin', '--help']);
-  for (const c of ['admin id-type', 'admin label-map']) t.true(admin.stdout.includes(c), c);
+  for (const c of ['admin id-type', 'admin label-map', 'admin radiology-app']) t.true(admin.stdout.includes(c), c);
   const exportHelp = await runCli(['record', 'export', '--help']);
   for (const flag of ['--nhs', '--id', '--all', '--out', '--include-deleted', '--data', '--actor']) t.true(exportHelp.stdout.includes(flag), flag);
 });

@@ -496,6 +496,159 @@ test('DiagnosticReport and Observations: values, links, categories', (t) => {
   t.deepEqual(rad.result, [{ reference: `Observation/${textual.id}` }]);
 });
 
+test('DiagnosticReport.category follows the organisation\'s radiology sending application (MSH-3), valid R4', (t) => {
+  const b = build(t);
+  b.apply('adt/a28-full.hl7');
+  b.f.store.addRadiologyApplication({ organisationId: ORG, application: 'kestrel_ris' });
+  b.apply('oru/radiology-by-application.hl7');
+  // The same report from an organisation without that configuration: OBR-24 (OTH) decides.
+  b.apply('oru/radiology-by-application.hl7', { organisationId: LAB_ORG });
+  const bundle = b.bundle();
+  const rad = one<DiagnosticReport>(bundle, 'DiagnosticReport', (r) => r.id === itemId(b, 'report', 'U88001'));
+  t.deepEqual(rad.category, [
+    { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0074', code: 'RAD' }] },
+    { coding: [{ system: 'urn:tributary:org:org-a:discipline', code: 'OTH' }] },
+  ]);
+  const obs = one<Observation>(bundle, 'Observation', (o) => o.id === itemId(b, 'result', 'U88001|USABD|KESTREL'));
+  t.deepEqual(obs.category, [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'imaging' }] }]);
+  const lab = one<DiagnosticReport>(bundle, 'DiagnosticReport', (r) => r.id === itemId(b, 'report', 'U88001', LAB_ORG));
+  t.is(lab.category?.[0]?.coding?.[0]?.code, 'LAB');
+  if (DEFINITIONS === undefined) return t.fail(MISSING);
+  for (const r of [rad, obs, lab]) t.deepEqual(problems(r), [], `${r.resourceType}/${r.id}`);
+});
+
+test('measurements: Observation with category vital-signs, SNOMED CT code, UCUM valueQuantity; valid R4; listed by the report', (t) => {
+  const b = build(t);
+  b.apply('adt/a28-full.hl7');
+  b.apply('oru/vital-signs.hl7');
+  const bundle = b.bundle();
+  const weight = one<Observation>(bundle, 'Observation', (o) => o.id === itemId(b, 'measurement', 'VS1001|27113001|SCT'));
+  t.deepEqual(weight, {
+    resourceType: 'Observation',
+    id: itemId(b, 'measurement', 'VS1001|27113001|SCT'),
+    meta: { versionId: '1', lastUpdated: '2024-05-04T10:00:00.000Z', security: [{ system: PRIVACY_LABEL_SYSTEM, code: 'GENERAL_HEALTH', display: 'General health' }] },
+    status: 'final',
+    category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] }],
+    code: {
+      coding: [
+        { system: 'http://snomed.info/sct', code: '27113001', display: 'Body weight' },
+        { system: 'http://loinc.org', code: '29463-7', display: 'Body weight' },
+      ],
+      text: 'Body weight',
+    },
+    subject: { reference: `Patient/${b.patientId}` },
+    effectiveDateTime: '2024-05-04T09:30:00.000Z',
+    performer: [{ type: 'Practitioner', identifier: { system: 'urn:tributary:org:org-a:clinician-id', value: 'N123' }, display: 'NOOR NURSE' }],
+    valueQuantity: { value: 72.4, unit: 'kilogram', system: 'http://unitsofmeasure.org', code: 'kg' },
+  });
+  // Whatever name OBX-3.3 used for SNOMED CT, the code is exported in SNOMED CT; the unit in UCUM.
+  const hr = one<Observation>(bundle, 'Observation', (o) => o.id === itemId(b, 'measurement', 'VS1001|364075005|http://snomed.info/sct'));
+  t.deepEqual(hr.code, {
+    coding: [
+      { system: 'http://snomed.info/sct', code: '364075005', display: 'Heart rate' },
+      { system: 'http://loinc.org', code: '8867-4', display: 'Heart rate' },
+    ],
+    text: 'Heart rate',
+  });
+  t.deepEqual(hr.valueQuantity, { value: 71, unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' });
+  const height = one<Observation>(bundle, 'Observation', (o) => o.id === itemId(b, 'measurement', 'VS1001|50373000|SNOMED CT'));
+  t.deepEqual(height.valueQuantity, { value: 172, unit: 'cm', system: 'http://unitsofmeasure.org', code: 'cm' });
+  // The lab results of the same report stay laboratory Observations.
+  const diastolic = one<Observation>(bundle, 'Observation', (o) => o.id === itemId(b, 'result', 'VS1001|271650006|SNOMED'));
+  t.deepEqual(diastolic.category, [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' }] }]);
+  t.deepEqual(diastolic.valueQuantity, { value: 84, unit: 'mmHg' });
+  // The report lists its results and measurements, in item order.
+  const report = one<DiagnosticReport>(bundle, 'DiagnosticReport', (r) => r.identifier?.[0]?.value === 'VS1001');
+  const ids = b.f.store.listItems(b.patientId).filter((i) => i.parentKey === 'VS1001').map((i) => ({ reference: `Observation/${i.id}` }));
+  t.is(ids.length, 9);
+  t.deepEqual(report.result, ids);
+  if (DEFINITIONS === undefined) return t.fail(MISSING);
+  for (const r of resources(bundle)) t.deepEqual(problems(r), [], `${r.resourceType}/${r.id}`);
+  // Deleted (OBR-25 = R): entered-in-error with includeDeleted, and still valid.
+  b.apply('oru/vital-signs.hl7', {}, (text) => text.replace('OBS0001', 'OBS0002').replace('||20240504094500|||F', '||20240504094500|||R'));
+  t.is(ofType<Observation>(b.bundle(), 'Observation').length, 0);
+  const deleted = ofType<Observation>(b.bundle({ includeDeleted: true }), 'Observation');
+  t.is(deleted.length, 9);
+  for (const o of deleted) {
+    t.is(o.status, 'entered-in-error');
+    t.deepEqual(problems(o), [], `Observation/${o.id}`);
+  }
+});
+
+/** R4's vital signs profile of each agreed measurement (systolic and diastolic: the base profile only; they are not a bp panel). */
+const VITAL_SIGN_PROFILES: Record<string, string> = {
+  '27113001': 'bodyweight',
+  '50373000': 'bodyheight',
+  '60621009': 'bmi',
+  '271649006': 'vitalsigns',
+  '271650006': 'vitalsigns',
+  '364075005': 'heartrate',
+  '86290005': 'resprate',
+  '386725007': 'bodytemp',
+  '431314004': 'oxygensat',
+};
+
+test('measurements carry the LOINC code(s) of R4\'s vital signs beside SNOMED CT, and conform to R4\'s vitalsigns profiles', (t) => {
+  const b = build(t);
+  b.apply('adt/a28-full.hl7');
+  b.apply('oru/vital-signs-all.hl7');
+  const observations = ofType<Observation>(b.bundle(), 'Observation');
+  t.is(observations.length, 9, 'every agreed measurement, blood pressure as two Observations');
+  const loincOf = (o: Observation) => o.code.coding!.filter((c) => c.system === 'http://loinc.org').map((c) => c.code);
+  const bySnomed = new Map(observations.map((o) => [o.code.coding![0]!.code!, o]));
+  t.deepEqual(
+    [...bySnomed].map(([code, o]) => [code, o.code.coding![0]!.system, loincOf(o)]),
+    [
+      ['27113001', 'http://snomed.info/sct', ['29463-7']],
+      ['50373000', 'http://snomed.info/sct', ['8302-2']],
+      ['60621009', 'http://snomed.info/sct', ['39156-5']],
+      ['271649006', 'http://snomed.info/sct', ['8480-6']],
+      ['271650006', 'http://snomed.info/sct', ['8462-4']],
+      ['364075005', 'http://snomed.info/sct', ['8867-4']],
+      ['86290005', 'http://snomed.info/sct', ['9279-1']],
+      ['386725007', 'http://snomed.info/sct', ['8310-5']],
+      ['431314004', 'http://snomed.info/sct', ['2708-6', '59408-5']],
+    ],
+  );
+  t.deepEqual(bySnomed.get('431314004')!.code.coding!.slice(1), [
+    { system: 'http://loinc.org', code: '2708-6', display: 'Oxygen saturation in Arterial blood' },
+    { system: 'http://loinc.org', code: '59408-5', display: 'Oxygen saturation in Arterial blood by Pulse oximetry' },
+  ]);
+  if (DEFINITIONS === undefined) return t.fail(MISSING);
+  const profiles = new Map((r4('profiles-others.json').entry ?? []).map((e) => [(e.resource as StructureDefinition).id, e.resource as StructureDefinition]));
+  const against = (o: Observation, id: string): string[] => {
+    const profile = profiles.get(id);
+    if (profile === undefined) return [`no R4 profile ${id}`];
+    try {
+      return validateResource(o, { profile }).filter((i) => i.severity === 'error' || i.severity === 'fatal').map((i) => `${i.expression?.join(',') ?? ''}: ${i.details?.text ?? ''}`);
+    } catch (e) {
+      if (!(e instanceof OperationOutcomeError)) throw e;
+      return e.outcome.issue.map((i) => `${i.expression?.join(',') ?? ''}: ${i.details?.text ?? ''}`);
+    }
+  };
+  for (const [code, o] of bySnomed) {
+    t.deepEqual(problems(o), [], code);
+    t.deepEqual(against(o, 'vitalsigns'), [], `${code} vitalsigns`);
+    t.deepEqual(against(o, VITAL_SIGN_PROFILES[code]!), [], `${code} ${VITAL_SIGN_PROFILES[code]}`);
+  }
+  // The check can fail: without its LOINC coding, a body weight does not conform to R4's bodyweight profile.
+  const weight = bySnomed.get('27113001')!;
+  t.not(against({ ...weight, code: { ...weight.code, coding: weight.code.coding!.slice(0, 1) } }, 'bodyweight').length, 0);
+});
+
+test('Patient with CHI and H&C numbers: separate official identifiers in PKB\'s systems, valid R4', (t) => {
+  const b = build(t);
+  b.apply('adt/a28-chi-hc.hl7');
+  const p = one<Patient>(b.bundle(), 'Patient');
+  t.deepEqual(p.identifier, [
+    { use: 'official', system: 'urn:oid:2.16.840.1.113883.2.1.3.2.4.16.53', value: '1403750122' },
+    { use: 'official', system: 'urn:uuid:1479257a-ce8f-482a-89fa-429ac066c158', value: '3501234562' },
+  ]);
+  t.like(p, { birthDate: '1975-03-14', gender: 'female' });
+  if (DEFINITIONS === undefined) return t.fail(MISSING);
+  t.deepEqual(problems(p), []);
+});
+
 test('DocumentReference and CarePlan: text inline, attachments by URL or inline with a SHA-1 hash', (t) => {
   const b = fullRecord(t);
   const bundle = b.bundle();
