@@ -5,17 +5,17 @@
  *
  * TXA-2 = `CP` makes a `care-plan` item, anything else a `document`; both are keyed by TXA-12.1
  * and carry a {@link DocumentPayload}. The content is the text of the TX/FT/ST OBX lines, and/or
- * one encapsulated (ED) attachment, decoded once from OBX-5.5 and handed to the attachment store,
- * which keeps the bytes once per content hash; the payload holds only its reference. So a re-sent
+ * one encapsulated (ED) attachment, read from OBX-5.5 and handed, still encoded, to the attachment
+ * store, which decodes it a chunk at a time and keeps the bytes once per content hash; the payload holds only its reference. So a re-sent
  * document with the same bytes is `unchanged`, and changed content is a new version.
  */
 import { Hl7ErrorCode, type Hl7Location, type Hl7Message } from '../hl7/index.js';
 import {
   type AttachmentRef,
-  type DecodedAttachment,
+  type EncapsulatedContent,
   TEXT_TYPES,
   attachmentRef,
-  decodeEncapsulated,
+  readEncapsulated,
   reject,
   text,
   textValue,
@@ -57,7 +57,7 @@ export interface PlannedDocument {
   effectiveAt: string;
   /** The payload without its attachment reference (set when the bytes are stored). */
   payload: DocumentPayload;
-  encapsulated: DecodedAttachment | null;
+  encapsulated: EncapsulatedContent | null;
 }
 
 const TIME_FIELDS = [8, 7, 6, 4] as const;
@@ -96,7 +96,7 @@ export function extractDocument(message: Hl7Message, enteredAt: string): Planned
   documentDate ??= enteredAt;
 
   const lines: string[] = [];
-  let encapsulated: DecodedAttachment | null = null;
+  let encapsulated: EncapsulatedContent | null = null;
   const count = message.countSegments('OBX');
   for (let occ = 1; occ <= count; occ++) {
     const type = (text(message, `OBX[${occ}]-2.1`) ?? '').toUpperCase();
@@ -107,7 +107,7 @@ export function extractDocument(message: Hl7Message, enteredAt: string): Planned
         throw reject('RECORD_BAD_ATTACHMENT', Hl7ErrorCode.DataType, { where: `OBX[${occ}]`, reason: 'is a second attachment (one per document)' },
           { segment: 'OBX', sequence: occ, field: 5 });
       }
-      encapsulated = decodeEncapsulated(message, occ, `OBX[${occ}]`);
+      encapsulated = readEncapsulated(message, occ, `OBX[${occ}]`);
     }
     // Other types (e.g. RP, a pointer to a document elsewhere) carry no content we can keep.
   }
@@ -143,7 +143,7 @@ export const handleMdmT02: MessageHandler = (message, context): HandlerResult =>
   const { provenance } = context;
   const doc = extractDocument(message, provenance.enteredAt);
   if (doc.encapsulated !== null) {
-    const info = context.attachments.put(doc.encapsulated.bytes, doc.encapsulated.mediaType);
+    const info = context.attachments.put(doc.encapsulated.content, doc.encapsulated.mediaType);
     doc.payload.attachment = attachmentRef(info);
     doc.encapsulated = null; // the store has the bytes; do not keep a second reference around
   }

@@ -18,6 +18,7 @@ import type { ErrorCode, ErrorParams } from '../errors.js';
 import { agreedMeasurement, isAgreedCode, type MeasurementPayload } from './measurements.js';
 import type {
   AttachmentInfo,
+  EncodedAttachment,
   HandlerContext,
   HandlerResult,
   ItemWrite,
@@ -208,6 +209,8 @@ function noteText(message: Hl7Message, occurrence: number): string {
 }
 
 const BASE64 = /^[A-Za-z0-9+/\s]*={0,2}\s*$/;
+/** Base64 without whitespace: the usual case, stored as it is. */
+const BASE64_PLAIN = /^[A-Za-z0-9+/]*={0,2}$/;
 const HEX = /^(?:[0-9A-Fa-f]{2})*$/;
 
 /** Media type from the ED "type of data" (OBX-5.2) and "data subtype" (OBX-5.3) hints. */
@@ -232,38 +235,45 @@ export function mediaTypeOf(typeOfData: string | null, subtype: string | null): 
   }
 }
 
-/** An encapsulated value decoded to bytes, not yet stored. */
-export interface DecodedAttachment {
-  bytes: Buffer;
+/** An encapsulated value, checked, still encoded: the attachment store decodes it as it stores it. */
+export interface EncapsulatedContent {
+  content: EncodedAttachment;
   mediaType: string;
 }
 
 /**
- * Decode an ED value (OBX-5: source^type^subtype^encoding^data) of the `occurrence`-th OBX into
- * one Buffer, straight from the field's text: the data component is read raw (Base64 and hex
- * contain no delimiter or escape character, so there is nothing to unescape and no second copy of
- * a multi-MB string is made), unescaped only if it holds the escape character.
+ * Read and check an ED value (OBX-5: source^type^subtype^encoding^data) of the `occurrence`-th
+ * OBX, straight from the field's text: the data component is read raw (Base64 and hex contain no
+ * delimiter or escape character, so there is nothing to unescape and no second copy of a multi-MB
+ * string is made), unescaped only if it holds the escape character. It is not decoded here: the
+ * store decodes it a chunk at a time when the item is written (a decoded copy of a 5 MB PDF was
+ * 3.75 MB of a big message's peak memory).
  *
  * @throws Hl7Error RECORD_BAD_ATTACHMENT (102) at OBX-5
  */
-export function decodeEncapsulated(message: Hl7Message, occurrence: number, where: string): DecodedAttachment {
+export function readEncapsulated(message: Hl7Message, occurrence: number, where: string): EncapsulatedContent {
   const location: Hl7Location = { segment: 'OBX', sequence: occurrence, field: 5 };
   const path = `OBX[${occurrence}]-5`;
   let data = message.get(`${path}.5`, { raw: true }) ?? '';
   if (data.includes(message.delimiters.escape) && message.delimiters.escape !== '') data = message.get(`${path}.5`) ?? '';
   if (data.trim() === '') throw reject('RECORD_BAD_ATTACHMENT', Hl7ErrorCode.DataType, { where, reason: 'has no data (OBX-5.5)' }, location);
   const encoding = (text(message, `${path}.4`) ?? 'Base64').toUpperCase();
-  let bytes: Buffer;
+  let content: EncodedAttachment;
   if (encoding === 'BASE64') {
-    if (!BASE64.test(data)) throw reject('RECORD_BAD_ATTACHMENT', Hl7ErrorCode.DataType, { where, reason: 'is not valid Base64' }, location);
-    bytes = Buffer.from(data, 'base64');
+    // Whitespace may sit anywhere in Base64 (line breaks); the store slices it in whole quanta, so
+    // only then is a copy without it made.
+    if (!BASE64_PLAIN.test(data)) {
+      if (!BASE64.test(data)) throw reject('RECORD_BAD_ATTACHMENT', Hl7ErrorCode.DataType, { where, reason: 'is not valid Base64' }, location);
+      data = data.replace(/\s+/g, '');
+    }
+    content = { text: data, encoding: 'base64' };
   } else if (encoding === 'HEX') {
     if (!HEX.test(data)) throw reject('RECORD_BAD_ATTACHMENT', Hl7ErrorCode.DataType, { where, reason: 'is not valid hex' }, location);
-    bytes = Buffer.from(data, 'hex');
+    content = { text: data, encoding: 'hex' };
   } else {
     throw reject('RECORD_BAD_ATTACHMENT', Hl7ErrorCode.DataType, { where, reason: `has an unsupported encoding (OBX-5.4) "${encoding}"` }, location);
   }
-  return { bytes, mediaType: mediaTypeOf(text(message, `${path}.2`), text(message, `${path}.3`)) };
+  return { content, mediaType: mediaTypeOf(text(message, `${path}.2`), text(message, `${path}.3`)) };
 }
 
 /** An {@link AttachmentInfo} as stored in a payload. */
@@ -287,7 +297,7 @@ export interface PlannedResult {
   /** A {@link MeasurementPayload} when `kind` is `measurement`. */
   payload: ResultPayload | MeasurementPayload;
   /** An ED value's bytes, stored (and put into `payload.value`) at write time. */
-  encapsulated?: DecodedAttachment;
+  encapsulated?: EncapsulatedContent;
 }
 
 /** One report (OBR) with its results, to write. */
@@ -464,7 +474,7 @@ export function extractReports(message: Hl7Message, options: ExtractOptions = {}
 
       const valueType = types[j - 1]!;
       let value: ResultValue;
-      let encapsulated: DecodedAttachment | undefined;
+      let encapsulated: EncapsulatedContent | undefined;
       let comments: string[];
       if (textual) {
         // One document-like result: every line, with the NTEs that follow it, in message order.
@@ -476,7 +486,7 @@ export function extractReports(message: Hl7Message, options: ExtractOptions = {}
         value = { type: 'text', text: parts.join('\n') };
         comments = [];
       } else if (valueType === 'ED') {
-        encapsulated = decodeEncapsulated(message, first.occurrence, obxWhere);
+        encapsulated = readEncapsulated(message, first.occurrence, obxWhere);
         value = { type: 'empty' }; // replaced by the stored attachment at write time
         comments = first.notes.map((n) => noteText(message, n));
       } else {
@@ -595,7 +605,7 @@ export const handleOruR01: MessageHandler = (message, context): HandlerResult =>
     let moved = 0;
     for (const result of report.results) {
       if (result.encapsulated !== undefined) {
-        const info = context.attachments.put(result.encapsulated.bytes, result.encapsulated.mediaType);
+        const info = context.attachments.put(result.encapsulated.content, result.encapsulated.mediaType);
         result.payload.value = { type: 'attachment', attachment: attachmentRef(info) };
       }
       const resultProvenance: Provenance = result.author === null ? provenance : { ...provenance, author: result.author };

@@ -173,12 +173,22 @@ export interface AttachmentInfo {
 }
 
 /**
+ * Attachment content still in its transfer encoding (an ED value's data as sent): the store decodes
+ * it a chunk at a time, so a multi-MB document is never held decoded in memory whole.
+ */
+export interface EncodedAttachment {
+  /** The encoded characters, without whitespace (validated by the caller). */
+  text: string;
+  encoding: 'base64' | 'hex';
+}
+
+/**
  * Attachment bytes, stored once (by content hash) and read back as a stream, so a large document
  * is never held in memory twice.
  */
 export interface AttachmentStore {
-  /** Store bytes (or reuse the row holding the same bytes). */
-  put(bytes: Uint8Array, mediaType: string): AttachmentInfo;
+  /** Store bytes, or encoded content decoded as it is stored (or reuse the row holding the same bytes). */
+  put(content: Uint8Array | EncodedAttachment, mediaType: string): AttachmentInfo;
   /** Metadata, or undefined. */
   info(id: number): AttachmentInfo | undefined;
   /** The bytes, chunk by chunk. */

@@ -62,6 +62,29 @@ test('the same bytes are stored once; the first media type stays', (t) => {
   t.not(c.id, a.id);
 });
 
+test('encoded content (Base64, hex) is decoded a chunk at a time as it is stored: the same bytes, hash and id as the decoded bytes', async (t) => {
+  const db = openDb(t);
+  const store = new SqliteAttachmentStore(db);
+  // Not a multiple of 3 or of a chunk: the last quantum is padded.
+  const bytes = randomBytes(ATTACHMENT_CHUNK_BYTES * 3 + 1001);
+  const info = store.put({ text: bytes.toString('base64'), encoding: 'base64' }, 'application/pdf');
+  t.is(info.size, bytes.length);
+  t.is(info.sha256, sha(bytes));
+  const rows = db.prepare('SELECT length(bytes) AS n FROM record_attachment_chunk WHERE attachment_id = ? ORDER BY seq').pluck().all(info.id) as number[];
+  // Base64 is sliced in whole 4-character quanta: chunks of 87,381 × 3 bytes, one byte under 256 KiB.
+  t.deepEqual(rows, [...Array(3).fill(ATTACHMENT_CHUNK_BYTES - 1), bytes.length - 3 * (ATTACHMENT_CHUNK_BYTES - 1)]);
+  t.deepEqual(Buffer.concat(await collect(store.read(info.id))), bytes);
+  // The same bytes again, as bytes or as hex: stored once.
+  t.deepEqual(store.put(bytes, 'application/octet-stream'), info);
+  t.deepEqual(store.put({ text: bytes.toString('hex'), encoding: 'hex' }, 'application/octet-stream'), info);
+  t.is(db.prepare('SELECT count(*) FROM record_attachment').pluck().get(), 1);
+  const hexOnly = randomBytes(ATTACHMENT_CHUNK_BYTES + 5);
+  const h = store.put({ text: hexOnly.toString('hex'), encoding: 'hex' }, 'image/png');
+  t.is(h.sha256, sha(hexOnly));
+  t.deepEqual(Buffer.concat(await collect(store.read(h.id))), hexOnly);
+  t.deepEqual(db.prepare('SELECT length(bytes) FROM record_attachment_chunk WHERE attachment_id = ? ORDER BY seq').pluck().all(h.id), [ATTACHMENT_CHUNK_BYTES, 5]);
+});
+
 test('a view into a larger buffer stores only the view', async (t) => {
   const store = new SqliteAttachmentStore(openDb(t));
   const big = Buffer.from('xxxxHELLOyyyy');

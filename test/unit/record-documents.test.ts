@@ -127,10 +127,11 @@ test('a ~3 MB attachment is stored once, reused by a second message, and streame
   t.deepEqual(a.attachment, { attachmentId: a.attachment!.attachmentId, sha256: expected, size: bytes.length, mediaType: 'application/pdf' });
   t.deepEqual(b.attachment, a.attachment, 'the second message reuses the row');
   t.is(f.db.prepare('SELECT count(*) FROM record_attachment').pluck().get(), 1);
-  t.is(f.db.prepare('SELECT count(*) FROM record_attachment_chunk').pluck().get(), 12);
+  // Decoded from Base64 in whole quanta as it is stored: chunks of 256 KiB - 1 byte, so 13.
+  t.is(f.db.prepare('SELECT count(*) FROM record_attachment_chunk').pluck().get(), 13);
 
   const back = await sha256Of(f.attachments.read(a.attachment!.attachmentId));
-  t.deepEqual(back, { hash: expected, chunks: 12 });
+  t.deepEqual(back, { hash: expected, chunks: 13 });
 
   // The same document number with different bytes: a new version, a new attachment row.
   const other = randomBytes(1024);
@@ -180,5 +181,13 @@ test('hex-encoded ED data and a MIME type in OBX-5.3 are understood', (t) => {
   const hex = PDF_LETTER.replace(/\^AP\^PDF\^Base64\^[^|]*\|/, `^AP^image/png^Hex^${Buffer.from('png!').toString('hex')}|`);
   const doc = extractDocument(Hl7Message.parse(hex), ENTERED);
   t.is(doc.encapsulated!.mediaType, 'image/png');
-  t.deepEqual(doc.encapsulated!.bytes, Buffer.from('png!'));
+  t.deepEqual(doc.encapsulated!.content, { text: Buffer.from('png!').toString('hex'), encoding: 'hex' });
+});
+
+test('Base64 with line breaks and spaces is stored as the bytes it encodes', async (t) => {
+  const bytes = Buffer.from('%PDF-1.4 a letter with some length to wrap over several lines of Base64');
+  const b64 = bytes.toString('base64');
+  const wrapped = `${b64.slice(0, 20)} ${b64.slice(20, 40)}\\X0A\\${b64.slice(40)}`;
+  const doc = extractDocument(Hl7Message.parse(PDF_LETTER.replace(/\^Base64\^[^|]*\|/, `^Base64^${wrapped}|`)), ENTERED);
+  t.deepEqual(doc.encapsulated!.content, { text: b64, encoding: 'base64' }, 'unescaped, then the whitespace taken out');
 });
