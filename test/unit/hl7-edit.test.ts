@@ -8,7 +8,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type Delimiters, Hl7Error, Hl7Message, decodeHl7Bytes, escapeValue, splitBatch, unescapeValue } from '../../src/hl7/index.js';
+import { type Delimiters, Hl7Error, Hl7Message, type Hl7Path, decodeHl7Bytes, escapeValue, splitBatch, unescapeValue } from '../../src/hl7/index.js';
 
 const CORPUS = fileURLToPath(new URL('../fixtures/corpus/', import.meta.url));
 
@@ -64,14 +64,7 @@ function model(text: string): Seg[] {
 const textOf = (segs: Seg[], fs: string): string => segs.map((s) => s.fields.join(fs) + s.term).join('');
 const copyOf = (segs: Seg[]): Seg[] => segs.map((s) => ({ fields: [...s.fields], term: s.term }));
 
-interface Path {
-  segment: string;
-  occurrence: number;
-  field: number;
-  repetition?: number;
-  component?: number;
-  subcomponent?: number;
-}
+type Path = Hl7Path;
 
 const pathText = (p: Path): string =>
   `${p.segment}${p.occurrence > 1 ? `[${p.occurrence}]` : ''}-${p.field}${p.repetition !== undefined ? `[${p.repetition}]` : ''}` +
