@@ -1,22 +1,34 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * `tributary record show|export|unmerge`: read one patient's aggregated record as a summary or as
- * FHIR R4 Bundles, and undo a merge. Every read writes an audit row (`record.read`, the patient
- * id, never the patient's data) before anything is printed, so nothing is shown that the audit
- * log does not know about; `unmerge` is audited in the same transaction as the change.
+ * `tributary record show|export|unmerge|invitations`: read one patient's aggregated record as a
+ * summary or as FHIR R4 Bundles, undo a merge, and work the registration invitations queue. Every
+ * read writes an audit row (`record.read`, the patient id, never the patient's data) before
+ * anything is printed, so nothing is shown that the audit log does not know about; `unmerge` and
+ * the invitation changes are audited in the same transaction as the change.
  */
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { TributaryError, errorMessage } from '../errors.js';
 import { exportInputFromStore, patientBundle } from '../fhir/index.js';
-import { type Demographics, type MeasurementPayload, type PatientIdentifier, type RecordItem, type SqliteRecordStore, nationalNameOf, unmerge } from '../record/index.js';
+import {
+  type Demographics,
+  type Invitation,
+  type InvitationStatus,
+  type MeasurementPayload,
+  type PatientIdentifier,
+  type RecordItem,
+  type SqliteRecordStore,
+  closeInvitation,
+  nationalNameOf,
+  unmerge,
+} from '../record/index.js';
 import type { AppointmentPayload } from '../record/appointments.js';
 import type { DocumentPayload } from '../record/documents.js';
 import type { EncounterPayload } from '../record/encounters.js';
 import type { CodedValue, ResultPayload, ResultValue } from '../record/results.js';
 import type { CliIO } from './common.js';
-import { type RecordDb, type Run, dataFlags, findPatient, nonBlank, positiveId, withRecordDb } from './record-db.js';
+import { type RecordDb, type Run, dataFlags, findPatient, jsonLines, nonBlank, positiveId, table, withRecordDb } from './record-db.js';
 
 /** How many results `record show` lists (the newest per test and organisation). */
 const LATEST_RESULTS = 20;
@@ -354,6 +366,121 @@ export function runRecordUnmerge(a: UnmergeArgs, io: CliIO): Promise<number> {
   });
 }
 
+/** Statuses of `record invitations list --status` (`all`: every invitation). */
+export const INVITATION_STATUSES = ['pending', 'sent', 'cancelled', 'all'] as const;
+
+/** An invitation as `record invitations --json` prints it (stable keys; see docs/record-cli.md). */
+export function invitationJson(i: Invitation): Record<string, unknown> {
+  return {
+    id: i.id,
+    createdAt: i.createdAt,
+    patientId: i.patientId,
+    email: i.email,
+    source: i.source,
+    organisationId: i.organisationId,
+    teamId: i.teamId,
+    journalId: i.journalId,
+    controlId: i.controlId,
+    status: i.status,
+    closedAt: i.closedAt,
+    closedBy: i.closedBy,
+  };
+}
+
+/** Flags of `record invitations list`. */
+export interface InvitationListArgs {
+  data: string;
+  actor?: string;
+  status: (typeof INVITATION_STATUSES)[number];
+  org?: string;
+  json: boolean;
+}
+
+/**
+ * `record invitations list`: the queue, oldest first, with the addresses (the organisation's
+ * invitation process needs them). An address is patient data: one `record.read` row per patient
+ * listed, written before anything is printed (an empty listing shows no one and writes none).
+ */
+export function runInvitationList(a: InvitationListArgs, io: CliIO): Promise<number> {
+  return withRecordDb(a.data, { actor: a.actor }, (r) => {
+    const status: InvitationStatus | undefined = a.status === 'all' ? undefined : a.status;
+    const items = r.record.listInvitations({ status, organisationId: a.org });
+    const byPatient = new Map<string, number[]>();
+    for (const i of items) byPatient.set(i.patientId, [...(byPatient.get(i.patientId) ?? []), i.id]);
+    r.record.transaction(() => {
+      for (const [patientId, invitations] of byPatient) r.audit('record.read', 'patient', patientId, { command: 'invitations list', invitations });
+    });
+    if (a.json) jsonLines(io, items.map(invitationJson));
+    else
+      table(
+        io,
+        ['ID', 'CREATED', 'ORG', 'STATUS', 'PATIENT', 'SOURCE', 'MSH-10', 'EMAIL'],
+        items.map((i) => [String(i.id), i.createdAt, i.organisationId + (i.teamId ? `/${i.teamId}` : ''), i.status, i.patientId, i.source, i.controlId, i.email]),
+        status === undefined ? 'no invitations' : `no ${status} invitations`,
+      );
+    return 0;
+  });
+}
+
+/** Flags of `record invitations mark-sent|cancel`. */
+export interface InvitationChangeArgs {
+  data: string;
+  actor?: string;
+  id: number;
+  json: boolean;
+}
+
+/** `record invitations mark-sent` / `cancel`: close a pending invitation, audited in the same transaction. */
+export function runInvitationChange(status: 'sent' | 'cancelled', a: InvitationChangeArgs, io: CliIO): Promise<number> {
+  return withRecordDb(a.data, { actor: a.actor }, (r) => {
+    const id = positiveId('invitation id', a.id);
+    const done = r.record.transaction(() => {
+      const i = closeInvitation(r.record, id, status, r.actor);
+      // No address in the audit row: the patient id leads to it.
+      r.audit(status === 'sent' ? 'invitation.mark-sent' : 'invitation.cancel', 'invitation', String(id), { patientId: i.patientId, organisationId: i.organisationId });
+      return i;
+    });
+    if (a.json) jsonLines(io, [invitationJson(done)]);
+    else io.stdout.write(`invitation ${id} ${status === 'sent' ? 'marked sent' : 'cancelled'}\n`);
+    return 0;
+  });
+}
+
+/** The `record invitations` subcommands, on the `invitations` command's yargs. */
+function invitationCommands(y: Argv, run: Run, io: CliIO) {
+  const change = (status: 'sent' | 'cancelled') => (y2: Argv) =>
+    dataFlags(y2)
+      .positional('id', { type: 'number', demandOption: true, describe: 'invitation id (record invitations list shows them)' })
+      .option('json', { type: 'boolean', default: false, describe: `one JSON line: the invitation, now ${status}` });
+  return (
+    y
+      .command(
+        'list',
+        'list registration invitations, oldest first, with the email (each patient listed audited as a record read)',
+        (y2) =>
+          dataFlags(y2)
+            .option('status', { choices: INVITATION_STATUSES, default: 'pending' as const, describe: 'only invitations with this status' })
+            .option('org', { type: 'string', requiresArg: true, describe: 'only invitations of this (acting) organisation' })
+            .option('json', { type: 'boolean', default: false, describe: 'JSON lines: id, createdAt, patientId, email, source, organisationId, teamId, journalId, controlId, status, closedAt, closedBy' }),
+        (a) => void run(() => runInvitationList({ data: a.data, actor: a.actor, status: a.status, org: a.org, json: a.json }, io)),
+      )
+      .command(
+        'mark-sent <id>',
+        'mark a pending invitation sent (your invitation process sent it; audited)',
+        change('sent'),
+        (a) => void run(() => runInvitationChange('sent', { data: a.data, actor: a.actor, id: a.id as number, json: a.json }, io)),
+      )
+      .command(
+        'cancel <id>',
+        'cancel a pending invitation: it will not be sent (audited)',
+        change('cancelled'),
+        (a) => void run(() => runInvitationChange('cancelled', { data: a.data, actor: a.actor, id: a.id as number, json: a.json }, io)),
+      )
+      .demandCommand(1, 'record invitations needs a subcommand: list, mark-sent or cancel')
+      .strict()
+  );
+}
+
 const PATIENT_FLAGS = {
   nhs: { type: 'string', requiresArg: true, describe: 'the patient with this NHS number (followed through merges to the surviving record)' },
   id: { type: 'string', requiresArg: true, describe: 'the patient with this record id (as stored; a merged-away record says where it went)' },
@@ -366,7 +493,7 @@ const PATIENT_FLAGS = {
 export function recordCommand(run: Run, io: CliIO): CommandModule {
   return {
     command: 'record',
-    describe: 'read the aggregated patient record (every read is audited), export FHIR R4, undo merges (see docs/record-cli.md)',
+    describe: 'read the aggregated patient record (every read is audited), export FHIR R4, undo merges, work the registration invitations (see docs/record-cli.md)',
     builder: (y) =>
       y
         .command(
@@ -420,7 +547,13 @@ export function recordCommand(run: Run, io: CliIO): CommandModule {
               }),
           (a) => void run(() => runRecordUnmerge({ data: a.data, actor: a.actor, merge: a.merge, patient: a.patient, reason: a.reason, json: a.json }, io)),
         )
-        .demandCommand(1, 'record needs a subcommand: show, export or unmerge')
+        .command(
+          'invitations',
+          'the registration invitations queue: emails from PID-13/PID-14 added to records (list, mark-sent, cancel; nothing here sends email)',
+          (y2) => invitationCommands(y2, run, io),
+          () => undefined,
+        )
+        .demandCommand(1, 'record needs a subcommand: show, export, unmerge or invitations')
         .strict(),
     handler: () => undefined,
   };

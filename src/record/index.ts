@@ -9,6 +9,8 @@ export {
   type Address,
   type Demographics,
   type IdentifierKind,
+  type Invitation,
+  type InvitationStatus,
   type LabelMapping,
   type LocalIdType,
   type MergeRecord,
@@ -43,6 +45,17 @@ export {
 export { type AllergyPayload, type Coded, type ConditionPayload, type GpPayload, type MedicationPayload, type NextOfKinPayload, createAdtUpdateHandler } from './adt.js';
 export { MERGE_TYPES, type UnmergeInput, unmerge } from './merge.js';
 export { ReviewQueue, type ReviewResolution } from './review.js';
+export {
+  type ContactEmailPlan,
+  type ContactEmails,
+  type InvitationOutcome,
+  closeInvitation,
+  emailSource,
+  planContactEmail,
+  readContactEmails,
+  recordEmail,
+  settleInvitations,
+} from './invitations.js';
 export { type ApplyInput, type ApplyOutcome, RecordService, type RecordServiceOptions, UPDATE_TYPES } from './service.js';
 export { ENCOUNTER_HANDLERS, type EncounterEvent, type EncounterPayload } from './encounters.js';
 export { APPOINTMENT_HANDLERS, type AppointmentPayload, type Clinician } from './appointments.js';

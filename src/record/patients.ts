@@ -101,8 +101,11 @@ export function resolvePatient(store: SqliteRecordStore, ids: readonly MessageId
   }
 }
 
+/** The AR for an email another record holds, at the email's field: `PID-3[2].1`, or `PID-13[2].4` for a contact email. */
 function emailInUse(email: MessageIdentifier): Hl7Error {
-  return new Hl7Error('RECORD_EMAIL_IN_USE', Hl7ErrorCode.DuplicateKeyIdentifier, { location: `PID-3[${email.location.repetition ?? 1}].1` }, email.location);
+  const at = email.location;
+  const location = `${at.segment}-${at.field ?? 3}[${at.repetition ?? 1}].${at.component ?? 1}`;
+  return new Hl7Error('RECORD_EMAIL_IN_USE', Hl7ErrorCode.DuplicateKeyIdentifier, { location }, at);
 }
 
 /**
@@ -194,17 +197,30 @@ export function readAddress(message: Hl7Message, path: string): Address {
   };
 }
 
-/** Read an XTN repetition: an email when XTN-4 is set or the use code is NET; else a phone (XTN-1, or XTN-6 + XTN-7). */
-export function readTelecom(message: Hl7Message, path: string, where: Telecom['where']): Telecom | undefined {
+/** XTN-3 equipment types (HL7 table 0202: Internet, X.400) that mean an email address, lower-cased (senders vary the case). */
+const EMAIL_EQUIPMENT = new Set(['internet', 'x.400']);
+
+/**
+ * Read an XTN repetition, with the component its value came from (an error location needs it):
+ * an email when XTN-4 is set, the use code XTN-2 is NET or the equipment type XTN-3 is Internet or
+ * X.400 (value XTN-4, else XTN-1); else a phone (XTN-1, or XTN-6 + XTN-7).
+ */
+export function readTelecomAt(message: Hl7Message, path: string, where: Telecom['where']): { telecom: Telecom; component: number } | undefined {
   const use = nz(message.get(`${path}.2`));
   const email = nz(message.get(`${path}.4`));
   const first = nz(message.get(`${path}.1`));
-  if (email !== null || use === 'NET') {
+  if (email !== null || use === 'NET' || EMAIL_EQUIPMENT.has((message.get(`${path}.3`) ?? '').toLowerCase())) {
     const v = email ?? first;
-    return v === null ? undefined : { system: 'email', value: v, use, where };
+    return v === null ? undefined : { telecom: { system: 'email', value: v, use, where }, component: email !== null ? 4 : 1 };
   }
-  const v = first ?? (nz(message.get(`${path}.7`)) === null ? null : `${message.get(`${path}.6`) ?? ''}${message.get(`${path}.7`)}`);
-  return v === null ? undefined : { system: 'phone', value: v, use, where };
+  if (first !== null) return { telecom: { system: 'phone', value: first, use, where }, component: 1 };
+  if (nz(message.get(`${path}.7`)) === null) return undefined;
+  return { telecom: { system: 'phone', value: `${message.get(`${path}.6`) ?? ''}${message.get(`${path}.7`)}`, use, where }, component: 7 };
+}
+
+/** Read an XTN repetition (PID-13/14, NK1-5/6) as a telecom: see {@link readTelecomAt}. */
+export function readTelecom(message: Hl7Message, path: string, where: Telecom['where']): Telecom | undefined {
+  return readTelecomAt(message, path, where)?.telecom;
 }
 
 /** `YYYYMMDD…` → `YYYY-MM-DD` (or `YYYY-MM`, `YYYY` when sent with less precision); undefined when not a date. */

@@ -208,6 +208,27 @@ export const RECORD_MIGRATIONS: readonly string[] = [
      action             TEXT    NOT NULL CHECK (action IN ('moved', 'closed')),
      PRIMARY KEY (merge_id, member_id)
    );`,
+  // 7: registration invitations (domain §1 A28/A31: an email in PID-13/PID-14 added to the record
+  // "triggers a registration invitation"). A queue for the organisation's own invitation process:
+  // nothing here sends email. One row per (patient, email), so a repeated A31 never invites twice;
+  // rows are never deleted, a status change closes them (kept as the history).
+  `CREATE TABLE record_invitation (
+     id                 INTEGER PRIMARY KEY,
+     patient_id         TEXT    NOT NULL REFERENCES record_patient(id),
+     email              TEXT    NOT NULL,            -- as the record's email identifier holds it (lower case)
+     source             TEXT    NOT NULL,            -- where the message sent it, e.g. PID-13[2].4
+     organisation_id    TEXT    NOT NULL,            -- the acting organisation of the message (whose process invites)
+     team_id            TEXT,
+     journal_id         INTEGER NOT NULL,
+     control_id         TEXT    NOT NULL,            -- MSH-10
+     created_at         TEXT    NOT NULL,            -- clock time
+     status             TEXT    NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'cancelled')),
+     closed_at          TEXT,                        -- clock time of the change to sent / cancelled
+     closed_by          TEXT,                        -- the CLI actor; NULL when a message cancelled it
+     closed_journal_id  INTEGER,                     -- the message whose new email cancelled it
+     UNIQUE (patient_id, email)
+   );
+   CREATE INDEX record_invitation_status ON record_invitation (status, id);`,
 ];
 
 /**

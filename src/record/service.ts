@@ -8,8 +8,11 @@
  * 3. PID identifiers (invalid NHS, CHI or H&C number → AR with its location), patient resolution following
  *    merge links; review cases are queued (AA, nothing applied); unknown patients are created only
  *    by A28/A31 or with auto-create;
- * 4. the handler (A28/A31 built in, the others injected) with a {@link HandlerContext};
- * 5. for A28/A31, the ZTM team changes (teams.ts), when the service has a {@link TeamDirectory}.
+ * 4. the message's identifiers attached to the record, the record's email among them (PID-3, or
+ *    on A28/A31 PID-13/PID-14: another record's → RECORD_EMAIL_IN_USE at its field), and the
+ *    registration invitation a new PID-13/14 email queues (invitations.ts);
+ * 5. the handler (A28/A31 built in, the others injected) with a {@link HandlerContext};
+ * 6. for A28/A31, the ZTM team changes (teams.ts), when the service has a {@link TeamDirectory}.
  *
  * Everything runs synchronously in the caller's transaction (the journal's group commit). Each
  * message runs inside a savepoint so a message answered `AR` leaves nothing behind while the
@@ -18,7 +21,8 @@
 import type Database from 'better-sqlite3';
 import { Hl7Error, Hl7ErrorCode, Hl7Message } from '../hl7/index.js';
 import { createAdtUpdateHandler } from './adt.js';
-import { type MessageIdentifier, readIdentifiers } from './identifiers.js';
+import { type MessageIdentifier, emailOf, readIdentifiers } from './identifiers.js';
+import { planContactEmail, readContactEmails, recordEmail, settleInvitations } from './invitations.js';
 import { MERGE_TYPES, applyMerge } from './merge.js';
 import { attachIdentifiers, creationProblem, isOlder, mergeDemographics, readDemographics, resolvePatient } from './patients.js';
 import type { SqliteRecordStore } from './store.js';
@@ -187,7 +191,16 @@ export class RecordService {
     if (!created && UPDATE_TYPES.has(type) && isOlder(p.enteredAt, this.store.getPatient(patientId)!.enteredAt)) {
       return { status: 'skipped', patientId, summary: 'older than the record (MSH-7): skipped' };
     }
-    attachIdentifiers(this.store, patientId, ids, p, { replaceNational: input.reviewed !== undefined && input.reviewed.patientId === undefined });
+    // The record's email: PID-3's (any message), or on A28/A31 the first PID-13 / PID-14 email,
+    // added by the same rule (one per record, another record's is an AR at its field). Its
+    // invitation is written here, in the message's savepoint: an AR further on leaves none.
+    const contact = UPDATE_TYPES.has(type) ? planContactEmail(ids, readContactEmails(message)) : undefined;
+    const touchesEmail = emailOf(ids) !== undefined || (contact !== undefined && (contact.invite !== undefined || contact.notes.length > 0));
+    const emailBefore = touchesEmail ? recordEmail(this.store, patientId) : undefined;
+    attachIdentifiers(this.store, patientId, contact?.add === undefined ? ids : [...ids, contact.add], p, {
+      replaceNational: input.reviewed !== undefined && input.reviewed.patientId === undefined,
+    });
+    const email = touchesEmail ? settleInvitations(this.store, patientId, emailBefore, contact, p) : undefined;
 
     // Team membership (ZTM on A28/A31; a new record joins the Patient Record Team), checked before the handler writes.
     let teamChanges = 0;
@@ -214,7 +227,9 @@ export class RecordService {
       teamChanges += added + removed;
       parts.push(`teams +${added} -${removed}`);
     }
-    return { status: result.changed || created || teamChanges > 0 ? 'applied' : 'skipped', patientId, summary: parts.join('; ') };
+    if (email !== undefined) parts.push(...email.parts);
+    const emailChanges = email !== undefined && (email.emailChanged || email.cancelled > 0);
+    return { status: result.changed || created || teamChanges > 0 || emailChanges ? 'applied' : 'skipped', patientId, summary: parts.join('; ') };
   }
 
   /** Create a record for an unmatched message, or throw the AR that says why not. */

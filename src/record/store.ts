@@ -197,6 +197,37 @@ export interface ReviewItem {
   resolvedPatientId: string | null;
 }
 
+/** Status of a registration invitation: waiting for the organisation's process, done, or withdrawn. */
+export type InvitationStatus = 'pending' | 'sent' | 'cancelled';
+
+/**
+ * A registration invitation (an email from PID-13/PID-14 added to a record). Holds the email: it is
+ * read by the organisation's invitation process and the CLI, never written to a log.
+ */
+export interface Invitation {
+  id: number;
+  patientId: string;
+  /** The address, as the record's email identifier holds it (lower case). */
+  email: string;
+  /** Where the message sent it, e.g. `PID-13[2].4`. */
+  source: string;
+  /** The acting organisation (and team) of the message: whose invitation process it is. */
+  organisationId: string;
+  teamId: string | null;
+  journalId: number;
+  /** MSH-10 of the message. */
+  controlId: string;
+  /** Clock time the message was applied. */
+  createdAt: string;
+  status: InvitationStatus;
+  /** When it was marked sent or cancelled; null while pending. */
+  closedAt: string | null;
+  /** The CLI actor who marked it; null while pending and when a message cancelled it. */
+  closedBy: string | null;
+  /** The message whose new email cancelled it; null otherwise. */
+  closedJournalId: number | null;
+}
+
 /** Options of {@link SqliteRecordStore}. */
 export interface RecordStoreOptions {
   /** Clock for created/resolved times (not for item times, which come from MSH-7); injectable for tests. */
@@ -292,6 +323,38 @@ const identifierOf = (r: IdentifierRow): PatientIdentifier => ({
   organisationId: r.organisation_id,
 });
 
+interface InvitationRow {
+  id: number;
+  patient_id: string;
+  email: string;
+  source: string;
+  organisation_id: string;
+  team_id: string | null;
+  journal_id: number;
+  control_id: string;
+  created_at: string;
+  status: InvitationStatus;
+  closed_at: string | null;
+  closed_by: string | null;
+  closed_journal_id: number | null;
+}
+
+const invitationOf = (r: InvitationRow): Invitation => ({
+  id: r.id,
+  patientId: r.patient_id,
+  email: r.email,
+  source: r.source,
+  organisationId: r.organisation_id,
+  teamId: r.team_id,
+  journalId: r.journal_id,
+  controlId: r.control_id,
+  createdAt: r.created_at,
+  status: r.status,
+  closedAt: r.closed_at,
+  closedBy: r.closed_by,
+  closedJournalId: r.closed_journal_id,
+});
+
 const reviewOf = (r: ReviewRow): ReviewItem => ({
   id: r.id,
   createdAt: r.created_at,
@@ -380,7 +443,7 @@ const MAX_MERGE_DEPTH = 32;
 
 /**
  * The record in SQLite: items ({@link ItemStore}), patients and identifiers, per-organisation
- * record configuration, merges and the review queue.
+ * record configuration, merges, the review queue and registration invitations.
  */
 export class SqliteRecordStore implements ItemStore {
   readonly db: Database.Database;
@@ -1195,5 +1258,55 @@ export class SqliteRecordStore implements ItemStore {
         id,
       ).changes > 0
     );
+  }
+
+  // ---------------------------------------------------------------- registration invitations
+
+  /**
+   * Queue an invitation for `email` (pending), unless the patient has one for it already (any
+   * status: a record is invited once per address). Returns the new invitation, or undefined.
+   * Not remembered in the maps (read per email change only), so a rollback has nothing to forget.
+   */
+  addInvitation(patientId: string, email: string, source: string, provenance: Pick<Provenance, 'organisationId' | 'teamId' | 'journalId' | 'controlId'>): Invitation | undefined {
+    const info = this.q(
+      `INSERT INTO record_invitation (patient_id, email, source, organisation_id, team_id, journal_id, control_id, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (patient_id, email) DO NOTHING`,
+    ).run(patientId, email, source, provenance.organisationId, provenance.teamId, provenance.journalId, provenance.controlId, this.nowIso());
+    return info.changes === 0 ? undefined : this.getInvitation(Number(info.lastInsertRowid));
+  }
+
+  /** The patient's invitation for an address (any status), or undefined. */
+  findInvitation(patientId: string, email: string): Invitation | undefined {
+    const r = this.q('SELECT * FROM record_invitation WHERE patient_id = ? AND email = ?').get(patientId, email) as InvitationRow | undefined;
+    return r === undefined ? undefined : invitationOf(r);
+  }
+
+  /** Cancel the patient's pending invitation for an address (its email was replaced by a message); returns how many (0 or 1). */
+  cancelPendingInvitations(patientId: string, email: string, provenance: Pick<Provenance, 'journalId'>): number {
+    return this.q("UPDATE record_invitation SET status = 'cancelled', closed_at = ?, closed_journal_id = ? WHERE patient_id = ? AND email = ? AND status = 'pending'").run(
+      this.nowIso(),
+      provenance.journalId,
+      patientId,
+      email,
+    ).changes;
+  }
+
+  /** An invitation by id, or undefined. */
+  getInvitation(id: number): Invitation | undefined {
+    const r = this.q('SELECT * FROM record_invitation WHERE id = ?').get(id) as InvitationRow | undefined;
+    return r === undefined ? undefined : invitationOf(r);
+  }
+
+  /** Invitations, oldest first, optionally by status and acting organisation. */
+  listInvitations(filter: { status?: InvitationStatus; organisationId?: string } = {}): Invitation[] {
+    const rows = this.q(
+      'SELECT * FROM record_invitation WHERE (@status IS NULL OR status = @status) AND (@org IS NULL OR organisation_id = @org) ORDER BY id',
+    ).all({ status: filter.status ?? null, org: filter.organisationId ?? null }) as InvitationRow[];
+    return rows.map(invitationOf);
+  }
+
+  /** Mark a pending invitation sent or cancelled by an operator; false when it is not pending (or does not exist). */
+  closeInvitation(id: number, status: 'sent' | 'cancelled', by: string): boolean {
+    return this.q("UPDATE record_invitation SET status = ?, closed_at = ?, closed_by = ? WHERE id = ? AND status = 'pending'").run(status, this.nowIso(), by, id).changes > 0;
   }
 }

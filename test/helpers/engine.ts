@@ -80,7 +80,8 @@ export function runCli(args: string[], opts: { cwd?: string; timeoutMs?: number 
     proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => proc.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
-    proc.on('exit', (code) => {
+    // 'close', not 'exit': a loaded machine may end the process before its pipes are read to the end.
+    proc.on('close', (code) => {
       clearTimeout(timer);
       resolvePromise({ code, stdout, stderr });
     });

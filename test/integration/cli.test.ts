@@ -286,7 +286,7 @@ test('replay on a terminal shows a progress bar and honours --rate', async (t) =
     const proc = spawn('script', ['-qec', `${process.execPath} ${BIN} replay ${dir} --data ${dataDir} --rate 50`, '/dev/null'], { cwd: dir });
     let out = '';
     proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    proc.on('exit', (code) => resolvePromise({ out, code }));
+    proc.on('close', (code) => resolvePromise({ out, code }));
   });
   const elapsed = Date.now() - started;
   t.is(r.code, 0, r.out);

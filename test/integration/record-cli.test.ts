@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The record commands of the CLI (`record show|export|unmerge`, `review list|show|resolve`,
+ * The record commands of the CLI (`record show|export|unmerge|invitations`, `review list|show|resolve`,
  * `admin id-type|label-map`) run as `bin/tributary` (dist/, so `npm run build` first) over a data
  * directory filled by a real engine over MLLP with the fixtures in test/fixtures/record. Checked:
  * output (text and JSON shapes), one-line errors with non-zero exits, and the audit rows every
@@ -145,9 +145,9 @@ test('record show/export: one-line errors, non-zero exits, nothing read or audit
 
 test('record export: one Bundle to stdout, one file with --out, every patient with --all; each read audited', async (t) => {
   const h = await hospital(t);
-  // A second patient (an A28 of another synthetic person).
+  // A second patient (an A28 of another synthetic person, with an email of their own: one email per record).
   const other = nhsNumber(501);
-  t.is((await h.send(fixture('adt/a28-full.hl7').replaceAll('9990000018', other).replace('H100001', 'H100002'), 'A28-2')).code, 'AA');
+  t.is((await h.send(fixture('adt/a28-full.hl7').replaceAll('9990000018', other).replace('H100001', 'H100002').replaceAll('alex@', 'sam@'), 'A28-2')).code, 'AA');
   const otherId = h.record.findIdentifier('nhs', NHS_NUMBER_SYSTEM, other)!.patientId;
 
   const r = await runCli(['record', 'export', '--data', h.data, '--nhs', NHS, '--actor', 'bob']);
@@ -358,9 +358,71 @@ test('admin radiology-app: add, list, remove, audited; a running engine decides 
   );
 });
 
+test('record invitations list, mark-sent and cancel: the queue with the addresses, each listing audited as record reads, changes audited', async (t) => {
+  const h = await hospital(t);
+  // The fixtures' A28 sent alex@example.invalid in PID-13[2]: invitation 1. A second person, invitation 2.
+  const other = nhsNumber(801);
+  t.is((await h.send(fixture('adt/a28-full.hl7').replaceAll('9990000018', other).replace('H100001', 'H100801').replaceAll('alex@', 'sam@'), 'A28-2')).code, 'AA');
+  const otherId = h.record.findIdentifier('nhs', NHS_NUMBER_SYSTEM, other)!.patientId;
+  const d = ['--data', h.data, '--actor', 'fran'];
+
+  const list = await runCli(['record', 'invitations', 'list', ...d]);
+  t.is(list.code, 0, list.stderr);
+  const [header, ...rows] = list.stdout.trimEnd().split('\n');
+  t.regex(header!, /^ID +CREATED +ORG +STATUS +PATIENT +SOURCE +MSH-10 +EMAIL$/);
+  t.is(rows.length, 2);
+  t.regex(rows[0]!, new RegExp(`^1 +\\S+ +st-elsewhere +pending +${h.patientId} +PID-13\\[2\\]\\.4 +A28-1 +alex@example\\.invalid$`));
+  t.regex(rows[1]!, new RegExp(`^2 +\\S+ +st-elsewhere +pending +${otherId} +PID-13\\[2\\]\\.4 +A28-2 +sam@example\\.invalid$`));
+  const json = (await runCli(['record', 'invitations', 'list', ...d, '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.deepEqual(Object.keys(json[0]!), ['id', 'createdAt', 'patientId', 'email', 'source', 'organisationId', 'teamId', 'journalId', 'controlId', 'status', 'closedAt', 'closedBy']);
+  t.like(json[0], { id: 1, patientId: h.patientId, email: 'alex@example.invalid', source: 'PID-13[2].4', organisationId: 'st-elsewhere', teamId: null, controlId: 'A28-1', status: 'pending', closedAt: null, closedBy: null });
+
+  const sent = await runCli(['record', 'invitations', 'mark-sent', '1', ...d]);
+  t.is(sent.code, 0, sent.stderr);
+  t.is(sent.stdout, 'invitation 1 marked sent\n');
+  const cancelled = await runCli(['record', 'invitations', 'cancel', '2', ...d, '--json']);
+  t.is(cancelled.code, 0, cancelled.stderr);
+  t.like(JSON.parse(cancelled.stdout), { id: 2, status: 'cancelled', closedBy: 'fran' });
+  await refuses(t, ['record', 'invitations', 'mark-sent', '1', ...d], /invitation 1 is already sent: only a pending invitation can be marked sent or cancelled/);
+  await refuses(t, ['record', 'invitations', 'cancel', '2', ...d], /invitation 2 is already cancelled/);
+  await refuses(t, ['record', 'invitations', 'cancel', '9', ...d], /no invitation "9"/);
+  await refuses(t, ['record', 'invitations', 'mark-sent', '0', ...d], /id must be a positive whole number, got 0/);
+  // yargs's own refusal of a choice (two lines, like `review list --status` gives): exit 2, nothing listed.
+  const lost = await runCli(['record', 'invitations', 'list', ...d, '--status', 'lost']);
+  t.deepEqual([lost.code, lost.stdout], [2, '']);
+  t.regex(lost.stderr, /Given: "lost", Choices: "pending", "sent", "cancelled", "all"/);
+  await refuses(t, ['record', 'invitations', ...d], /record invitations needs a subcommand: list, mark-sent or cancel/);
+
+  // Nothing pending any more: an empty listing shows no one and audits no read.
+  t.is((await runCli(['record', 'invitations', 'list', ...d])).stdout, 'ID  CREATED  ORG  STATUS  PATIENT  SOURCE  MSH-10  EMAIL\n(no pending invitations)\n');
+  const all = (await runCli(['record', 'invitations', 'list', ...d, '--status', 'all', '--org', 'st-elsewhere', '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.deepEqual(all.map((i) => [i.id, i.status, i.closedBy]), [[1, 'sent', 'fran'], [2, 'cancelled', 'fran']]);
+  t.is((await runCli(['record', 'invitations', 'list', ...d, '--status', 'sent', '--org', 'elsewhere'])).stdout.split('\n')[1], '(no sent invitations)');
+
+  const audit = auditOf(h.data, 'fran');
+  t.deepEqual(
+    audit.map((a) => [a.action, a.objectType, a.objectId, a.detail]),
+    [
+      ['record.read', 'patient', h.patientId, { command: 'invitations list', invitations: [1] }],
+      ['record.read', 'patient', otherId, { command: 'invitations list', invitations: [2] }],
+      ['record.read', 'patient', h.patientId, { command: 'invitations list', invitations: [1] }],
+      ['record.read', 'patient', otherId, { command: 'invitations list', invitations: [2] }],
+      ['invitation.mark-sent', 'invitation', '1', { patientId: h.patientId, organisationId: 'st-elsewhere' }],
+      ['invitation.cancel', 'invitation', '2', { patientId: otherId, organisationId: 'st-elsewhere' }],
+      ['record.read', 'patient', h.patientId, { command: 'invitations list', invitations: [1] }],
+      ['record.read', 'patient', otherId, { command: 'invitations list', invitations: [2] }],
+    ],
+  );
+  t.false(JSON.stringify(audit).includes('@'), 'no address in the audit');
+});
+
 test('--help names every record, review and admin record subcommand', async (t) => {
   const record = await runCli(['record', '--help']);
-  for (const c of ['record show', 'record export', 'record unmerge']) t.true(record.stdout.includes(c), c);
+  for (const c of ['record show', 'record export', 'record unmerge', 'record invitations']) t.true(record.stdout.includes(c), c);
+  const invitations = await runCli(['record', 'invitations', '--help']);
+  for (const c of ['record invitations list', 'record invitations mark-sent <id>', 'record invitations cancel <id>']) t.true(invitations.stdout.includes(c), c);
+  const list = await runCli(['record', 'invitations', 'list', '--help']);
+  for (const flag of ['--status', '--org', '--json', '--data', '--actor']) t.true(list.stdout.includes(flag), flag);
   const review = await runCli(['review', '--help']);
   for (const c of ['review list', 'review show <id>', 'review resolve <id>']) t.true(review.stdout.includes(c), c);
   const admin = await runCli(['admin', '--help']);

@@ -2,8 +2,8 @@
 /**
  * PKB rules of issue 4 through the real ingest path (MLLP → channels → record, in the journal's
  * transaction): radiology decided by the organisation's declared sending applications (MSH-3);
- * SNOMED CT measurements; CHI and H&C numbers; ZTM team membership (aliases from the senders model).
- * Synthetic patients only.
+ * SNOMED CT measurements; CHI and H&C numbers; ZTM team membership (aliases from the senders model);
+ * PID-13/PID-14 emails and their registration invitations. Synthetic patients only.
  */
 import test, { type ExecutionContext } from 'ava';
 import type { DiagnosticReport, Observation, Patient } from '@medplum/fhirtypes';
@@ -11,9 +11,12 @@ import type { Engine } from '../../src/engine/engine.js';
 import { exportInputFromStore, patientBundle } from '../../src/fhir/index.js';
 import { MllpClient } from '../../src/interfaces/mllp-client.js';
 import { CHI_NUMBER_SYSTEM, HC_NUMBER_SYSTEM, type MeasurementPayload, NHS_NUMBER_SYSTEM, SqliteRecordStore, type ReportPayload } from '../../src/record/index.js';
-import { inProcessEngine } from '../helpers/engine.js';
+import { loadConfig, mergeConfig } from '../../src/config/config.js';
+import { startEngine } from '../../src/engine/engine.js';
+import type { Logger } from '../../src/log.js';
+import { inProcessEngine, tempDir } from '../helpers/engine.js';
 import { msa } from '../helpers/messages.js';
-import { recordFixtureText, withMsh } from '../helpers/record.js';
+import { nhsNumber, recordFixtureText, withMsh } from '../helpers/record.js';
 import { addSender } from '../helpers/senders.js';
 
 const ORG = 'st-elsewhere';
@@ -145,4 +148,54 @@ test('ZTM through the engine: team aliases from the senders model; the creating 
   t.is((await h.send(a31.replace('ZTM|RXX_PRT~RXX_DIABETES|RXX_RENAL', 'ZTM||RXX_DIABETES').replace('20240506120000', '20240507120000'), 'A31-REMOVE')).code, 'AA');
   t.deepEqual(teams(), [`${ORG}-prt`]);
   t.deepEqual(h.record.teamMemberships(patientId, true).filter((m) => m.teamId === 'diabetes').map((m) => m.removedJournalId !== null), [true], 'the removal is kept as history');
+});
+
+test('PID-13 email through the engine: an invitation in the message\'s transaction; a reused email is an AR with its location and no invitation; no address in the logs', async (t) => {
+  // The engine with a logger that keeps every line, debug included (the ingest logs each record summary).
+  const lines: string[] = [];
+  const keep = (level: string) => (msg: string, meta?: Record<string, unknown>) => void lines.push(`${level} ${msg} ${JSON.stringify(meta ?? {})}`);
+  const logger: Logger = { bodies: false, error: keep('error'), warn: keep('warn'), info: keep('info'), debug: keep('debug'), body: () => {} };
+  const config = loadConfig(mergeConfig({ dataDir: tempDir(t), host: '127.0.0.1', mllp: { port: 0 }, http: { port: 0 } }, { access: { organisations: [{ id: ORG, name: 'St Elsewhere', kind: 'customer' }] } }));
+  const engine = await startEngine(config, logger);
+  t.teardown(() => engine.close());
+  const pas = addSender(engine, { id: 'pas', organisationId: ORG, credential: true });
+  const client = await MllpClient.connect({ host: '127.0.0.1', port: engine.mllpPort });
+  t.teardown(() => client.close());
+  const send = async (text: string, controlId: string) => msa(await client.send(withMsh(text, pas.msh8, controlId)));
+  const record = new SqliteRecordStore(engine.journal.database);
+  const a28 = recordFixtureText('adt/a28-full.hl7');
+
+  t.is((await send(a28, 'A28-1')).code, 'AA');
+  const patientId = record.findIdentifier('nhs', NHS_NUMBER_SYSTEM, '9990000018')!.patientId;
+  const row = engine.journal.list().at(-1)!;
+  t.deepEqual(
+    record.listInvitations().map((i) => [i.patientId, i.email, i.source, i.organisationId, i.journalId, i.controlId, i.status]),
+    [[patientId, 'alex@example.invalid', 'PID-13[2].4', ORG, row.id, 'A28-1', 'pending']],
+  );
+
+  // Another person (NHS number, MRN) with the same address: AR at PID-13[2].4, journaled; no record, no invitation.
+  const other = nhsNumber(701);
+  const reused = await send(a28.replaceAll('9990000018', other).replace('H100001', 'H100701'), 'A28-2');
+  t.is(reused.code, 'AR');
+  t.regex(reused.text, /the email address in PID-13\[2\]\.4 belongs to another record/);
+  const rejected = engine.journal.list().at(-1)!;
+  t.deepEqual([rejected.controlId, rejected.status, rejected.reasonCode], ['A28-2', 'rejected', 'RECORD_EMAIL_IN_USE']);
+  t.regex(rejected.errorLocation ?? '', /^PID-13/);
+  t.is(record.findIdentifier('nhs', NHS_NUMBER_SYSTEM, other), undefined);
+  t.is(record.listInvitations().length, 1);
+
+  // The same person's A31 with a new address: the old invitation cancelled by it, a new one pending.
+  const a31 = a28.replace('||ADT^A28|', '||ADT^A31|').replace('20240501120000', '20240502120000').replaceAll('alex@example.invalid', 'alex.new@example.invalid');
+  t.is((await send(a31, 'A31-1')).code, 'AA');
+  const a31Row = engine.journal.list().at(-1)!;
+  t.deepEqual(
+    record.listInvitations().map((i) => [i.email, i.status, i.closedJournalId]),
+    [
+      ['alex@example.invalid', 'cancelled', a31Row.id],
+      ['alex.new@example.invalid', 'pending', null],
+    ],
+  );
+  // The record summaries are logged (debug): they name fields, never an address.
+  t.true(lines.some((l) => l.includes('invitation queued')), 'the summary was logged');
+  t.false(lines.some((l) => l.includes('@example.invalid')), lines.filter((l) => l.includes('@')).join('\n'));
 });

@@ -17,7 +17,7 @@ test('A28 creates the record with demographics and every list', (t) => {
   f.store.addLocalIdType({ organisationId: ORG, authority: 'RXX', typeCode: 'MRN' });
   const out = recordService(f).apply(Hl7Message.parse(full), { provenance: applyProv({ journalId: 7, controlId: 'ADT0001' }) });
   t.is(out.status, 'applied');
-  t.is(out.summary, 'record created; demographics updated; allergies 2; conditions 1; medications 2; next of kin 1; gp 1');
+  t.is(out.summary, 'record created; demographics updated; allergies 2; conditions 1; medications 2; next of kin 1; gp 1; email added from PID-13[2].4; invitation queued');
   const id = out.patientId!;
   const p = f.store.getPatient(id)!;
   t.is(p.enteredAt, '2024-05-01T12:00:00.000Z');
@@ -42,6 +42,8 @@ test('A28 creates the record with demographics and every list', (t) => {
     [
       ['nhs', '9990000018', '01'],
       ['local', 'H100001', null],
+      // PID-13[2] alex@example.invalid^NET^Internet^alex@example.invalid: the record's email (test/unit/record-invitations.test.ts).
+      ['email', 'alex@example.invalid', null],
     ],
   );
   const allergies = f.store.listItems(id, { kind: 'allergy' });
