@@ -97,6 +97,7 @@ export const ERROR_CATALOG = define({
   RECORD_MERGE_SAME: { message: 'MRG-1 and PID identify the same record', user: true },
   RECORD_REVIEW_CLOSED: { message: 'review item {id} is already {status}', user: true },
   RECORD_NOT_MERGED: { message: 'merge {id} has already been undone', user: true },
+  RECORD_UNMERGE_ORDER: { message: 'merge {id} cannot be undone: its surviving record was merged into another record since (merge {later}); undo that merge first', user: true },
   RECORD_INVITATION_CLOSED: { message: 'invitation {id} is already {status}: only a pending invitation can be marked sent or cancelled', user: true },
   RECORD_PATIENT_NOT_FOUND: { message: 'no patient record {what}', user: true },
   RECORD_MIGRATION_FAILED: { message: 'cannot upgrade the record tables to version {version}: {reason}', user: true },

@@ -384,6 +384,7 @@ export function invitationJson(i: Invitation): Record<string, unknown> {
     status: i.status,
     closedAt: i.closedAt,
     closedBy: i.closedBy,
+    closedJournalId: i.closedJournalId,
   };
 }
 

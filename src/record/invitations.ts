@@ -18,13 +18,21 @@
  *   personal) is taken; when PID-3 names an email it wins (the identifier the sender declared);
  *   the others stay in the demographics' telecom only, and the summary says so;
  * - a value that is not an address (`name@domain`) is not added (said in the summary);
- * - PID-13/14 emails never find a record: only PID-3's does (domain §1 "Email: only in PID-3").
+ * - PID-13/14 emails never find a record: only PID-3's does (domain §1 "Email: only in PID-3"),
+ *   and a later PID-3 email equal to an address that came from PID-13/14 (the record has an
+ *   invitation row for it) does not find it either: a contact address is not a confirmed account
+ *   email (PKB matches "only the primary email or a confirmed secondary one"). It still counts
+ *   for one email per record (`RECORD_EMAIL_IN_USE`);
+ * - a PID-13/14 address does not replace the record's email when that came from PID-3 (no
+ *   invitation row for it) or is registered (its invitation `sent`): it is not added, and the
+ *   summary says why ({@link guardContactEmail});
  *
  * Invitations: an email from PID-13/14 that the record did not hold before the message queues one
- * (`pending`), unless the record has an invitation for that address already, whatever its status
- * (one row per patient and address: a repeated A31 never invites twice, and an operator's cancel
- * is not undone by a later message). When the record's email changes (by any message), the pending
- * invitation for the old address is cancelled. A new email from PID-3 alone invites nobody: PKB
+ * (`pending`), unless the record has an invitation for that address already that is pending, sent
+ * or cancelled by an operator (one row per patient and address: a repeated A31 never invites
+ * twice, and an operator's cancel is final). One a message cancelled is pending again (a → b → a).
+ * When the record's email changes (by any message), the pending invitation for the old address is
+ * cancelled. A new email from PID-3 alone invites nobody: PKB
  * matches a PID-3 email against an existing account ("the primary email or a confirmed secondary
  * one"), so its owner is registered already.
  *
@@ -108,6 +116,23 @@ export function planContactEmail(ids: readonly MessageIdentifier[], contact: Con
   if (pid3.value === first.value) return { add: undefined, invite: first, notes };
   notes.push(`${emailSource(first)} not added: PID-3 names the record's email`);
   return { add: undefined, invite: undefined, notes };
+}
+
+/**
+ * Whether the record's email may be replaced by a PID-13/14 address: not when its current email
+ * came from PID-3 (no invitation row for the record and that address: a PID-13/14 email always has
+ * one) nor when its invitation is `sent` (the registered patient's address). Then the contact
+ * address is not added and does not invite; the summary says why (no address).
+ */
+export function guardContactEmail(store: SqliteRecordStore, patientId: string, plan: ContactEmailPlan): ContactEmailPlan {
+  const add = plan.add;
+  if (add === undefined) return plan;
+  const current = recordEmail(store, patientId);
+  if (current === undefined || current === add.value) return plan;
+  const invitation = store.findInvitation(patientId, current);
+  const why = invitation === undefined ? "the record's email came from PID-3" : invitation.status === 'sent' ? "the record's email is registered (invitation sent)" : undefined;
+  if (why === undefined) return plan;
+  return { add: undefined, invite: undefined, notes: [...plan.notes, `${emailSource(add)} not added: ${why}`] };
 }
 
 /** The record's email (its active `email` identifier), or undefined. */

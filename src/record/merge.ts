@@ -90,15 +90,21 @@ export interface UnmergeInput {
  * Undo a merge (admin: `tributary record unmerge`): the items and team memberships it moved go
  * back to the merged record (memberships it closed are open again), the link is removed, the merge
  * is marked undone (kept). Items and memberships the survivor received after the merge (also
- * through the old identifiers) stay with the survivor. Runs in its own transaction.
+ * through the old identifiers) stay with the survivor. Registration invitations the merge
+ * cancelled stay cancelled. A merge whose survivor has been merged into another record since is
+ * refused: the later merges are undone first (newest first). Runs in its own transaction.
  *
- * @throws TributaryError ADMIN_NOT_FOUND, RECORD_NOT_MERGED
+ * @throws TributaryError ADMIN_NOT_FOUND, RECORD_NOT_MERGED, RECORD_UNMERGE_ORDER
  */
 export function unmerge(store: SqliteRecordStore, input: UnmergeInput): MergeRecord {
   return store.transaction(() => {
     const m = input.mergeId !== undefined ? store.getMerge(input.mergeId) : input.patientId !== undefined ? store.activeMergeOf(input.patientId) : undefined;
     if (m === undefined) throw new TributaryError('ADMIN_NOT_FOUND', { what: 'merge', id: String(input.mergeId ?? input.patientId ?? '') });
     if (m.unmergedAt !== null) throw new TributaryError('RECORD_NOT_MERGED', { id: m.id });
+    // The survivor merged away since: what this merge moved now sits with (or went on to) a later
+    // survivor, so moving it back would lose or misplace it. Later merges are undone first.
+    const later = store.activeMergeOf(m.survivorId);
+    if (later !== undefined) throw new TributaryError('RECORD_UNMERGE_ORDER', { id: m.id, later: later.id });
     return store.unmerge(m.id, input.by, input.reason);
   });
 }

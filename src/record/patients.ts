@@ -39,7 +39,12 @@ export interface ResolveOptions {
  * of a national type the message carries (`nhs-mismatch`: NHS, CHI or H&C); only local ids,
  * matching a record that holds a national number (`local-id-only`).
  *
- * @throws Hl7Error RECORD_EMAIL_IN_USE when the email identifier is another record's
+ * The PID-3 email finds a record only when the record's address did not come from PID-13/14 (no
+ * invitation row for it): a contact address is not a confirmed account email (domain §1 "the
+ * primary email or a confirmed secondary one").
+ *
+ * @throws Hl7Error RECORD_EMAIL_IN_USE when the email identifier is another record's (also when it
+ *   is a PID-13/14 address the message would otherwise have been matched by)
  */
 export function resolvePatient(store: SqliteRecordStore, ids: readonly MessageIdentifier[], options: ResolveOptions): Resolution {
   const matched = new Map<string, Set<MessageIdentifier['kind']>>();
@@ -70,6 +75,9 @@ export function resolvePatient(store: SqliteRecordStore, ids: readonly MessageId
   }
   if (candidates.length === 0) {
     if (emailOwner !== undefined) {
+      // An address that came from PID-13/14 (it has an invitation row) is a contact address, not a
+      // confirmed account email: it finds no record, but is still that record's (one per record).
+      if (store.findInvitation(emailOwnerRaw!, email!.value) !== undefined) throw emailInUse(email!);
       // The email finds its record unless the message names another person by a national number
       // (one the email's record holds a different number of: the message's matched no record).
       const heldSystems = store.identifiers(emailOwner).filter((x) => isNational(x.kind)).map((x) => x.system);

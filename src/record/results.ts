@@ -266,6 +266,11 @@ export function readEncapsulated(message: Hl7Message, occurrence: number, where:
       if (!BASE64.test(data)) throw reject('RECORD_BAD_ATTACHMENT', Hl7ErrorCode.DataType, { where, reason: 'is not valid Base64' }, location);
       data = data.replace(/\s+/g, '');
     }
+    // Text that decodes to zero bytes (`==`, a lone `A`) has no data either: its length without
+    // padding * 3 / 4, floored, is the decoded length.
+    let chars = data.length;
+    while (chars > 0 && data.charCodeAt(chars - 1) === 61 /* = */) chars--;
+    if (Math.floor((chars * 3) / 4) === 0) throw reject('RECORD_BAD_ATTACHMENT', Hl7ErrorCode.DataType, { where, reason: 'has no data (OBX-5.5)' }, location);
     content = { text: data, encoding: 'base64' };
   } else if (encoding === 'HEX') {
     if (!HEX.test(data)) throw reject('RECORD_BAD_ATTACHMENT', Hl7ErrorCode.DataType, { where, reason: 'is not valid hex' }, location);
@@ -610,10 +615,12 @@ export const handleOruR01: MessageHandler = (message, context): HandlerResult =>
       }
       const resultProvenance: Provenance = result.author === null ? provenance : { ...provenance, author: result.author };
       const other = mayMove(result) ? store.getItem(patientId, OTHER_KIND[result.kind], organisationId, result.key) : undefined;
-      if (result.deleted && other !== undefined && store.getItem(patientId, result.kind, organisationId, result.key) === undefined) {
-        // A deletion (OBX-11 D/W, OBR-25 R) of an OBX the record holds only as the other kind: a
-        // deletion is usually sent without the value or unit that made it a measurement, so it is
-        // planned as a result. It deletes the stored item and creates none of its own kind.
+      const own = result.deleted && other !== undefined ? store.getItem(patientId, result.kind, organisationId, result.key) : undefined;
+      if (result.deleted && other !== undefined && (own === undefined || own.deleted)) {
+        // A deletion (OBX-11 D/W, OBR-25 R) of an OBX the record holds live only as the other kind
+        // (its own kind absent, or deleted when the OBX moved): a deletion is usually sent without
+        // the value or unit that made it a measurement, so it is planned as a result. It deletes
+        // the stored item and writes nothing of its own kind (no new version of a deleted one).
         if (!other.deleted) {
           store.deleteItem(other.id, resultProvenance);
           corrected++;

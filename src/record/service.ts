@@ -22,7 +22,7 @@ import type Database from 'better-sqlite3';
 import { Hl7Error, Hl7ErrorCode, Hl7Message } from '../hl7/index.js';
 import { createAdtUpdateHandler } from './adt.js';
 import { type MessageIdentifier, emailOf, readIdentifiers } from './identifiers.js';
-import { planContactEmail, readContactEmails, recordEmail, settleInvitations } from './invitations.js';
+import { guardContactEmail, planContactEmail, readContactEmails, recordEmail, settleInvitations } from './invitations.js';
 import { MERGE_TYPES, applyMerge } from './merge.js';
 import { attachIdentifiers, creationProblem, isOlder, mergeDemographics, readDemographics, resolvePatient } from './patients.js';
 import type { SqliteRecordStore } from './store.js';
@@ -194,7 +194,7 @@ export class RecordService {
     // The record's email: PID-3's (any message), or on A28/A31 the first PID-13 / PID-14 email,
     // added by the same rule (one per record, another record's is an AR at its field). Its
     // invitation is written here, in the message's savepoint: an AR further on leaves none.
-    const contact = UPDATE_TYPES.has(type) ? planContactEmail(ids, readContactEmails(message)) : undefined;
+    const contact = UPDATE_TYPES.has(type) ? guardContactEmail(this.store, patientId, planContactEmail(ids, readContactEmails(message))) : undefined;
     const touchesEmail = emailOf(ids) !== undefined || (contact !== undefined && (contact.invite !== undefined || contact.notes.length > 0));
     const emailBefore = touchesEmail ? recordEmail(this.store, patientId) : undefined;
     attachIdentifiers(this.store, patientId, contact?.add === undefined ? ids : [...ids, contact.add], p, {

@@ -1128,7 +1128,8 @@ export class SqliteRecordStore implements ItemStore {
    * (those whose key the survivor already has for the same organisation stay behind, hidden with the
    * merged record: the survivor's own copy wins) and its current team memberships (one the survivor
    * has too is closed by the merge message instead: the survivor's own period goes on). Closed
-   * memberships stay with the merged record as its history. Returns the merge row.
+   * memberships stay with the merged record as its history. The merged record's pending
+   * registration invitations are cancelled by the merge message. Returns the merge row.
    */
   merge(survivorId: string, mergedId: string, provenance: Provenance): MergeRecord {
     // Items change owner in bulk: nothing remembered about these records holds afterwards.
@@ -1155,6 +1156,13 @@ export class SqliteRecordStore implements ItemStore {
        WHERE id IN (SELECT member_id FROM record_merge_team_member WHERE merge_id = ? AND action = 'closed')`,
     ).run(provenance.enteredAt, provenance.journalId, mergeId);
     this.q(`UPDATE record_team_member SET patient_id = ? WHERE id IN (SELECT member_id FROM record_merge_team_member WHERE merge_id = ? AND action = 'moved')`).run(survivorId, mergeId);
+    // One person, one pending invitation: the merged record's pending ones are withdrawn by the
+    // merge message (an unmerge does not reopen them).
+    this.q("UPDATE record_invitation SET status = 'cancelled', closed_at = ?, closed_journal_id = ? WHERE patient_id = ? AND status = 'pending'").run(
+      this.nowIso(),
+      provenance.journalId,
+      mergedId,
+    );
     this.q('UPDATE record_patient SET merged_into = ? WHERE id = ?').run(survivorId, mergedId);
     return this.getMerge(mergeId)!;
   }
@@ -1263,16 +1271,24 @@ export class SqliteRecordStore implements ItemStore {
   // ---------------------------------------------------------------- registration invitations
 
   /**
-   * Queue an invitation for `email` (pending), unless the patient has one for it already (any
-   * status: a record is invited once per address). Returns the new invitation, or undefined.
+   * Queue an invitation for `email` (pending), unless the patient has one for it already that is
+   * pending, `sent`, or cancelled by an operator (a record is invited once per address, and an
+   * operator's cancel is final). One that a message cancelled (the record's email changed,
+   * `closed_by` NULL) is pending again, with this message's source and provenance and its
+   * `closed_*` columns cleared. Returns the new or reopened invitation, or undefined.
    * Not remembered in the maps (read per email change only), so a rollback has nothing to forget.
    */
   addInvitation(patientId: string, email: string, source: string, provenance: Pick<Provenance, 'organisationId' | 'teamId' | 'journalId' | 'controlId'>): Invitation | undefined {
     const info = this.q(
       `INSERT INTO record_invitation (patient_id, email, source, organisation_id, team_id, journal_id, control_id, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (patient_id, email) DO NOTHING`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (patient_id, email) DO UPDATE SET
+         status = 'pending', source = excluded.source, organisation_id = excluded.organisation_id, team_id = excluded.team_id,
+         journal_id = excluded.journal_id, control_id = excluded.control_id, created_at = excluded.created_at,
+         closed_at = NULL, closed_by = NULL, closed_journal_id = NULL
+       WHERE record_invitation.status = 'cancelled' AND record_invitation.closed_by IS NULL`,
     ).run(patientId, email, source, provenance.organisationId, provenance.teamId, provenance.journalId, provenance.controlId, this.nowIso());
-    return info.changes === 0 ? undefined : this.getInvitation(Number(info.lastInsertRowid));
+    return info.changes === 0 ? undefined : this.findInvitation(patientId, email);
   }
 
   /** The patient's invitation for an address (any status), or undefined. */

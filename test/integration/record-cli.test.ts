@@ -374,8 +374,8 @@ test('record invitations list, mark-sent and cancel: the queue with the addresse
   t.regex(rows[0]!, new RegExp(`^1 +\\S+ +st-elsewhere +pending +${h.patientId} +PID-13\\[2\\]\\.4 +A28-1 +alex@example\\.invalid$`));
   t.regex(rows[1]!, new RegExp(`^2 +\\S+ +st-elsewhere +pending +${otherId} +PID-13\\[2\\]\\.4 +A28-2 +sam@example\\.invalid$`));
   const json = (await runCli(['record', 'invitations', 'list', ...d, '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  t.deepEqual(Object.keys(json[0]!), ['id', 'createdAt', 'patientId', 'email', 'source', 'organisationId', 'teamId', 'journalId', 'controlId', 'status', 'closedAt', 'closedBy']);
-  t.like(json[0], { id: 1, patientId: h.patientId, email: 'alex@example.invalid', source: 'PID-13[2].4', organisationId: 'st-elsewhere', teamId: null, controlId: 'A28-1', status: 'pending', closedAt: null, closedBy: null });
+  t.deepEqual(Object.keys(json[0]!), ['id', 'createdAt', 'patientId', 'email', 'source', 'organisationId', 'teamId', 'journalId', 'controlId', 'status', 'closedAt', 'closedBy', 'closedJournalId']);
+  t.like(json[0], { id: 1, patientId: h.patientId, email: 'alex@example.invalid', source: 'PID-13[2].4', organisationId: 'st-elsewhere', teamId: null, controlId: 'A28-1', status: 'pending', closedAt: null, closedBy: null, closedJournalId: null });
 
   const sent = await runCli(['record', 'invitations', 'mark-sent', '1', ...d]);
   t.is(sent.code, 0, sent.stderr);

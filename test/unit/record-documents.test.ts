@@ -171,6 +171,13 @@ test('no TXA, no content, bad Base64, two attachments: AR', (t) => {
   t.is(bad.code, 'RECORD_BAD_ATTACHMENT');
   t.deepEqual(bad.location, { segment: 'OBX', sequence: 1, field: 5 });
 
+  // Data that decodes to zero bytes has no data, like an empty OBX-5.5.
+  for (const zero of ['==', 'A', 'A==']) {
+    const none = arOf(t, () => extractDocument(Hl7Message.parse(PDF_LETTER.replace(/\^Base64\^[^|]*\|/, `^Base64^${zero}|`)), ENTERED));
+    t.is(none.code, 'RECORD_BAD_ATTACHMENT', zero);
+    t.regex(none.message, /has no data \(OBX-5\.5\)/, zero);
+  }
+
   const obx = PDF_LETTER.split('\n').find((l) => l.startsWith('OBX'))!;
   const two = arOf(t, () => extractDocument(Hl7Message.parse(`${PDF_LETTER.trimEnd()}\n${obx.replace('OBX|1|', 'OBX|2|')}\n`), ENTERED));
   t.is(two.code, 'RECORD_BAD_ATTACHMENT');

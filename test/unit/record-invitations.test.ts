@@ -9,6 +9,7 @@ import test from 'ava';
 import { TributaryError } from '../../src/errors.js';
 import { Hl7Error, Hl7Message } from '../../src/hl7/index.js';
 import { closeInvitation } from '../../src/record/invitations.js';
+import { unmerge } from '../../src/record/merge.js';
 import type { MessageHandler } from '../../src/record/types.js';
 import { ORG, applyProv, hl7, msh, nhsNumber, recordFixture, recordService } from '../helpers/record.js';
 
@@ -83,10 +84,12 @@ test('a changed email: the old one inactive and its pending invitation cancelled
   t.deepEqual(invitationsOf(f), [[1, a.patientId, 'old@example.invalid', 'cancelled'], [2, a.patientId, 'new@example.invalid', 'pending']]);
   t.like(f.store.getInvitation(1), { closedJournalId: 2, closedBy: null });
   t.truthy(f.store.getInvitation(1)!.closedAt);
-  // A sent invitation stays sent when the email changes again (only pending ones are withdrawn).
+  // A sent invitation stays sent when the email changes again (only pending ones are withdrawn;
+  // a registered address is replaced by a PID-3 email only).
   closeInvitation(f.store, 2, 'sent', 'ops');
-  svc.apply(adt({ type: 'ADT^A31', control: 'MSG0003', time: '20240503120000', home: '^NET^Internet^third@example.invalid' }), { provenance: applyProv({ journalId: 3, enteredAt: '2024-05-03T12:00:00.000Z' }) });
-  t.deepEqual(invitationsOf(f).slice(1), [[2, a.patientId, 'new@example.invalid', 'sent'], [3, a.patientId, 'third@example.invalid', 'pending']]);
+  svc.apply(adt({ type: 'ADT^A31', control: 'MSG0003', time: '20240503120000', pid3: 'third@example.invalid^^^EMAIL^EMAIL' }), { provenance: applyProv({ journalId: 3, enteredAt: '2024-05-03T12:00:00.000Z' }) });
+  t.deepEqual(emailsOf(f, a.patientId!).at(-1), ['third@example.invalid', true]);
+  t.deepEqual(invitationsOf(f).slice(1), [[2, a.patientId, 'new@example.invalid', 'sent']]);
 });
 
 test('a PID-3 email replacing the record\'s cancels the old pending invitation and invites nobody (PKB matches it to an account)', (t) => {
@@ -187,7 +190,7 @@ test('PID-3 and PID-13: the same address invites (it came in PID-13); a differen
   t.deepEqual(f.store.listInvitations().map((i) => i.email), ['alex@example.invalid']);
 });
 
-test('a record invited for an address is not invited again, also after an operator cancelled it or the email changed back', (t) => {
+test('an operator\'s cancel is final: the address coming back later does not invite again', (t) => {
   const f = recordFixture(t);
   const svc = recordService(f);
   const at = (n: number) => ({ provenance: applyProv({ journalId: n, enteredAt: `2024-05-0${n}T12:00:00.000Z` }) });
@@ -199,6 +202,70 @@ test('a record invited for an address is not invited again, also after an operat
   t.is(back.summary, 'demographics updated; email replaced from PID-13[1].4; invited before: no new invitation; 1 pending invitation cancelled');
   t.deepEqual(invitationsOf(f), [[1, a.patientId, 'a@example.invalid', 'cancelled'], [2, a.patientId, 'b@example.invalid', 'cancelled']]);
   t.like(f.store.getInvitation(1), { closedBy: 'ops', closedJournalId: null });
+});
+
+test('email a -> b -> a: the invitation a message cancelled is pending again with the new provenance', (t) => {
+  const f = recordFixture(t);
+  const svc = recordService(f);
+  const at = (n: number) => ({ provenance: applyProv({ journalId: n, controlId: `MSG000${n}`, enteredAt: `2024-05-0${n}T12:00:00.000Z` }) });
+  const a31 = (n: number, address: string) => adt({ type: 'ADT^A31', control: `MSG000${n}`, time: `2024050${n}120000`, home: `^NET^Internet^${address}` });
+  const a = svc.apply(a31(1, 'a@example.invalid'), at(1));
+  svc.apply(a31(2, 'b@example.invalid'), at(2));
+  t.like(f.store.getInvitation(1), { status: 'cancelled', closedJournalId: 2, closedBy: null });
+  const back = svc.apply(a31(3, 'a@example.invalid'), at(3));
+  t.is(back.summary, 'demographics updated; email replaced from PID-13[1].4; invitation queued; 1 pending invitation cancelled');
+  t.deepEqual(invitationsOf(f), [[1, a.patientId, 'a@example.invalid', 'pending'], [2, a.patientId, 'b@example.invalid', 'cancelled']]);
+  t.like(f.store.getInvitation(1), { journalId: 3, controlId: 'MSG0003', closedAt: null, closedBy: null, closedJournalId: null });
+});
+
+test('a PID-13/14 address does not replace an email from PID-3 nor a registered one (invitation sent); the summary says so', (t) => {
+  const f = recordFixture(t);
+  const svc = recordService(f);
+  const at = (n: number) => ({ provenance: applyProv({ journalId: n, controlId: `MSG000${n}`, enteredAt: `2024-05-0${n}T12:00:00.000Z` }) });
+  const a = svc.apply(adt({ pid3: 'login@example.invalid^^^EMAIL^EMAIL' }), at(1));
+  const contact = svc.apply(adt({ type: 'ADT^A31', control: 'MSG0002', time: '20240502120000', home: '^NET^Internet^contact@example.invalid' }), at(2));
+  t.is(contact.summary, "demographics updated; PID-13[1].4 not added: the record's email came from PID-3");
+  t.deepEqual(emailsOf(f, a.patientId!), [['login@example.invalid', true]]);
+  t.deepEqual(invitationsOf(f), []);
+
+  const b = svc.apply(adt({ nhs: OTHER_NHS, home: '^NET^Internet^first@example.invalid' }), at(3));
+  closeInvitation(f.store, 1, 'sent', 'ops');
+  const later = svc.apply(adt({ nhs: OTHER_NHS, type: 'ADT^A31', control: 'MSG0004', time: '20240504120000', work: '^NET^Internet^second@example.invalid' }), at(4));
+  t.is(later.summary, "demographics updated; PID-14[1].4 not added: the record's email is registered (invitation sent)");
+  t.false(later.summary.includes('@'));
+  t.deepEqual(emailsOf(f, b.patientId!), [['first@example.invalid', true]]);
+  t.deepEqual(invitationsOf(f), [[1, b.patientId, 'first@example.invalid', 'sent']]);
+});
+
+test('a PID-13 contact email does not find its record for a later PID-3 email; it stays that record\'s (RECORD_EMAIL_IN_USE)', (t) => {
+  const f = recordFixture(t);
+  const svc = recordService(f, { handlers: { 'ORU^R01': () => ({ summary: 'probe', changed: true }) } });
+  const child = svc.apply(adt({ home: '^NET^Internet^family@example.invalid' }), { provenance: applyProv() });
+  const oru = Hl7Message.parse(hl7(msh('ORU^R01', 'O1', '20240502120000'), 'PID|||family@example.invalid^^^EMAIL^EMAIL||Parent^Pat||19800101|M'));
+  const err = t.throws(() => svc.apply(oru, { provenance: applyProv({ journalId: 2 }) }), { instanceOf: Hl7Error });
+  t.is(err!.code, 'RECORD_EMAIL_IN_USE');
+  t.like(err!.location, { segment: 'PID', field: 3, repetition: 1, component: 1 });
+  const a28 = adt({ nhs: OTHER_NHS, control: 'MSG0003', pid3: 'family@example.invalid^^^EMAIL^EMAIL' });
+  t.like(t.throws(() => svc.apply(a28, { provenance: applyProv({ journalId: 3 }) }), { instanceOf: Hl7Error }), { code: 'RECORD_EMAIL_IN_USE' });
+  t.deepEqual(emailsOf(f, child.patientId!), [['family@example.invalid', true]]);
+  // A PID-3 email (no invitation) still finds its record.
+  const login = svc.apply(adt({ nhs: OTHER_NHS, control: 'MSG0004', pid3: 'login@example.invalid^^^EMAIL^EMAIL' }), { provenance: applyProv({ journalId: 4 }) });
+  const byLogin = svc.apply(Hl7Message.parse(hl7(msh('ORU^R01', 'O2', '20240502120000'), 'PID|||login@example.invalid^^^EMAIL^EMAIL||Testperson^Alex||19800101|F')), { provenance: applyProv({ journalId: 5 }) });
+  t.is(byLogin.patientId, login.patientId);
+});
+
+test('a merge cancels the merged record\'s pending invitation (by the merge message); an unmerge does not reopen it', (t) => {
+  const f = recordFixture(t);
+  const svc = recordService(f);
+  const s = svc.apply(adt({ home: '^NET^Internet^s@example.invalid' }), { provenance: applyProv({ journalId: 1 }) });
+  const m = svc.apply(adt({ nhs: OTHER_NHS, control: 'MSG0002', home: '^NET^Internet^m@example.invalid' }), { provenance: applyProv({ journalId: 2 }) });
+  const a40 = Hl7Message.parse(hl7(msh('ADT^A40', 'MRG1', '20240601120000'), `PID|||${NHS}^^^NHS^NH`, `MRG|${OTHER_NHS}^^^NHS^NH`));
+  svc.apply(a40, { provenance: applyProv({ journalId: 3 }) });
+  t.deepEqual(invitationsOf(f), [[1, s.patientId, 's@example.invalid', 'pending'], [2, m.patientId, 'm@example.invalid', 'cancelled']]);
+  t.like(f.store.getInvitation(2), { closedJournalId: 3, closedBy: null });
+  t.truthy(f.store.getInvitation(2)!.closedAt);
+  unmerge(f.store, { patientId: m.patientId!, by: 'admin', reason: 'different people' });
+  t.is(f.store.getInvitation(2)!.status, 'cancelled');
 });
 
 test('an A31 older than the record and non-ADT messages read no PID-13/14 email', (t) => {

@@ -191,6 +191,22 @@ test('OBX-11 D or W without a value (or unit) for a stored measurement deletes t
   }
 });
 
+test('a deletion without value after an OBX moved from result to measurement deletes the measurement; the deleted result gets no new version', (t) => {
+  const f = recordFixture(t);
+  const key = 'VS1001|271650006|SNOMED';
+  const versions = () => (['result', 'measurement'] as const).map((k) => { const i = f.store.getItem(f.patientId, k, ORG, key); return [k, i?.version, i?.deleted]; });
+  run(vitalsWith('A', 'OBX|1|NM|271650006^Diastolic^SNOMED||84|mmHg|||||F'), f.context());
+  run(vitalsWith('B', 'OBX|1|NM|271650006^Diastolic^SNOMED||85|mm[Hg]|||||F'), f.context({ provenance: { journalId: 2, controlId: 'B' } }));
+  t.deepEqual(versions(), [['result', 2, true], ['measurement', 1, false]]);
+  const out = run(vitalsWith('C', 'OBX|1|NM|271650006^Diastolic^SNOMED||||||||D'), f.context({ provenance: { journalId: 3, controlId: 'C' } }));
+  t.true(out.changed);
+  t.is(out.summary, 'report VS1001: 0 results, 1 measurements (0 new, 1 changed)');
+  t.deepEqual(versions(), [['result', 2, true], ['measurement', 2, true]]);
+  const again = run(vitalsWith('D', 'OBX|1|NM|271650006^Diastolic^SNOMED||||||||D'), f.context({ provenance: { journalId: 4, controlId: 'D' } }));
+  t.false(again.changed);
+  t.deepEqual(versions(), [['result', 2, true], ['measurement', 2, true]]);
+});
+
 test('OBX-11 D or W without a value for a stored result deletes the result (a new version), also for an agreed SNOMED CT code', (t) => {
   for (const status of ['D', 'W']) {
     const f = recordFixture(t);

@@ -235,6 +235,52 @@ test('merges move current memberships to the survivor (one it has is closed); ZT
   t.deepEqual(teamsOf(f, a), ['prt']);
 });
 
+const a28For = (nhs: string, ztm?: string) => hl7(msh('ADT^A28', `C${nhs}`), `PID|||${nhs}^^^NHS^NH||Testperson^Alex`, ...(ztm === undefined ? [] : [ztm]));
+const a40For = (survivor: string, merged: string) => hl7(msh('ADT^A40', `M${merged}`, '20240701120000'), `PID|||${survivor}^^^NHS^NH`, `MRG|${merged}^^^NHS^NH`);
+const unmergeCode = (f: ReturnType<typeof recordFixture>, mergeId: number) =>
+  (t0: import('ava').ExecutionContext) => (t0.throws(() => unmerge(f.store, { mergeId, by: 'test', reason: 'r' })) as Error & { code: string }).code;
+
+test('out-of-order unmerges are refused (RECORD_UNMERGE_ORDER): the later merge is undone first, and every membership goes home', (t) => {
+  const { f, apply } = setup(t);
+  const [NX, NM, NS] = [nhsNumber(11), nhsNumber(12), nhsNumber(13)];
+  const x = apply(a28For(NX, 'ZTM|RXX_PRT~RXX_RENAL')).patientId!;
+  const m = apply(a28For(NM)).patientId!;
+  const s = apply(a28For(NS, 'ZTM|RXX_PRT~RXX_RENAL')).patientId!;
+  apply(a40For(NM, NX));
+  apply(a40For(NS, NM));
+  const m1 = f.store.listMerges(x)[0]!.id;
+  const m2 = f.store.listMerges(m).find((r) => r.mergedId === m)!.id;
+  t.is(unmergeCode(f, m1)(t), 'RECORD_UNMERGE_ORDER');
+  t.is(f.store.getMerge(m1)!.unmergedAt, null, 'nothing changed');
+  t.is(f.store.survivorOf(x), s);
+  unmerge(f.store, { mergeId: m2, by: 'test', reason: 'r' });
+  unmerge(f.store, { mergeId: m1, by: 'test', reason: 'r' });
+  t.deepEqual(teamsOf(f, x).sort(), ['prt', 'renal']);
+  t.deepEqual(teamsOf(f, m), ['prt']);
+  t.deepEqual(teamsOf(f, s).sort(), ['prt', 'renal']);
+});
+
+test('unmerging a merge whose survivor was merged onward is refused until the later merge is undone', (t) => {
+  const { f, apply } = setup(t);
+  const [NM, NS, NZ] = [nhsNumber(21), nhsNumber(22), nhsNumber(23)];
+  const m = apply(a28For(NM, 'ZTM|RXX_PRT~RXX_RENAL')).patientId!;
+  const s = apply(a28For(NS)).patientId!;
+  const z = apply(a28For(NZ)).patientId!;
+  apply(a40For(NS, NM));
+  apply(a40For(NZ, NS));
+  const m1 = f.store.listMerges(m)[0]!.id;
+  const m2 = f.store.listMerges(s).find((r) => r.mergedId === s)!.id;
+  const e = t.throws(() => unmerge(f.store, { patientId: m, by: 'test', reason: 'r' })) as Error & { code: string };
+  t.is(e.code, 'RECORD_UNMERGE_ORDER');
+  t.is(e.message, `merge ${m1} cannot be undone: its surviving record was merged into another record since (merge ${m2}); undo that merge first`);
+  t.deepEqual(teamsOf(f, z).sort(), ['prt', 'renal']);
+  unmerge(f.store, { mergeId: m2, by: 'test', reason: 'r' });
+  unmerge(f.store, { mergeId: m1, by: 'test', reason: 'r' });
+  t.deepEqual(teamsOf(f, m).sort(), ['prt', 'renal']);
+  t.deepEqual(teamsOf(f, s), ['prt']);
+  t.deepEqual(teamsOf(f, z), ['prt']);
+});
+
 test('a patient\'s memberships, current or all, are read through an index (no table scan)', (t) => {
   const { f } = setup(t);
   for (const includeRemoved of [false, true]) {
