@@ -29,7 +29,7 @@ test('start prints READY with the ports and logs JSON to stderr without bodies',
   t.notThrows(() => JSON.parse(firstLog), 'JSON logs when stderr is not a TTY');
 });
 
-test('start runs the engine on a thread with a 64 MB-semi-space young generation; SIGTERM still stops it gracefully', async (t) => {
+test('start runs the engine on a thread with a 128 MB-semi-space young generation; SIGTERM still stops it gracefully', async (t) => {
   const dataDir = tempDir(t);
   const engine = await spawnEngine(dataDir);
   const started = engine
@@ -38,7 +38,7 @@ test('start runs the engine on a thread with a 64 MB-semi-space young generation
     .filter((l) => l.includes('"engine started"'))
     .map((l) => JSON.parse(l) as { youngGenerationMb: number | null });
   t.is(started.length, 1, 'the start is logged before READY');
-  t.is(started[0]!.youngGenerationMb, 192);
+  t.is(started[0]!.youngGenerationMb, 384);
   engine.proc.kill('SIGTERM');
   const { code } = await engine.exited;
   t.is(code, 0);
