@@ -96,18 +96,21 @@ export function nthPiece(s: string, sep: string, n: number): string | undefined 
  * a few components per repetition (identifiers, clinicians, locations) need none of the others.
  */
 export function rawComponent(field: string, from: number, to: number, n: number, d: Delimiters, firstSub = false): string {
-  const cs = d.component;
+  // Character by character inside [from, to): an indexOf would run on past the repetition to the
+  // next separator anywhere in the field, and a field of many repetitions (a 16 MB frame of `~`)
+  // would be read in quadratic time.
+  const cc = d.component.charCodeAt(0);
+  const sc = firstSub ? d.subcomponent.charCodeAt(0) : -1;
   let a = from;
   for (let k = 0; k < n; k++) {
-    const i = field.indexOf(cs, a);
-    if (i < 0 || i >= to) return '';
-    a = i + 1;
+    while (a < to && field.charCodeAt(a) !== cc) a++;
+    if (a >= to) return '';
+    a++;
   }
-  let b = field.indexOf(cs, a);
-  if (b < 0 || b > to) b = to;
-  if (firstSub) {
-    const s = field.indexOf(d.subcomponent, a);
-    if (s >= 0 && s < b) b = s;
+  let b = a;
+  for (; b < to; b++) {
+    const c = field.charCodeAt(b);
+    if (c === cc || c === sc) break;
   }
   return a === 0 && b === field.length ? field : field.slice(a, b);
 }
@@ -664,7 +667,7 @@ export class Hl7Message {
   /**
    * The whole raw field a path names, every repetition (escaped): `PID-3` →
    * `123^^^MRN~9434765919^^^NHS`. Only the segment, occurrence and field of the path count; MSH-1
-   * and MSH-2 are returned as they are (as {@link get} does). `undefined` when the segment or field
+   * and MSH-2 of the first MSH are returned as they are (as {@link get} does). `undefined` when the segment or field
    * is absent, `''` when the field is empty. With {@link rawComponent}, a reader walks the
    * repetitions and components it needs without the arrays of {@link componentsOf}.
    *
@@ -672,7 +675,7 @@ export class Hl7Message {
    */
   rawField(path: string | Hl7Path): string | undefined {
     const p = typeof path === 'string' ? parsePath(path) : path;
-    if (p.segment === 'MSH' && p.field <= 2) return this.rawValue({ segment: 'MSH', occurrence: 1, field: p.field });
+    if (p.segment === 'MSH' && p.field <= 2) return p.occurrence === 1 ? this.rawValue({ segment: 'MSH', occurrence: 1, field: p.field }) : undefined;
     const k = this.segmentIndex(p.segment, p.occurrence);
     return k < 0 ? undefined : this.fieldAt(k, Hl7Message.fieldIndex(p));
   }

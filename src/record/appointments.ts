@@ -113,6 +113,8 @@ export interface Clinician {
 /**
  * Every repetition of an XCN field as clinicians, skipping empty repetitions, with
  * {@link sentText}'s meaning: undefined (keep) when the field is absent or empty, `[]` for `""`.
+ * `path` names a whole field (segment, occurrence, field) other than MSH-1/MSH-2; a repetition or
+ * component in it is ignored.
  *
  * @internal shared with encounters.ts
  */
@@ -149,7 +151,8 @@ export function sentClinicians(msg: Hl7Message, path: string): Clinician[] | und
 /**
  * A location (PL) as text: component 9 (location description) when sent, else point of care,
  * room and bed (components 1–3) joined by spaces, followed by the facility (4.1) in brackets.
- * {@link sentText}'s undefined/null meaning.
+ * {@link sentText}'s undefined/null meaning. The first repetition of the field `path` names (a
+ * whole field other than MSH-1/MSH-2; a repetition or component in it is ignored).
  *
  * @internal shared with encounters.ts
  */

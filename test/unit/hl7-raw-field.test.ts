@@ -3,6 +3,7 @@
 // componentsOf/getAll see it, and component n (first subcomponent) of each repetition as
 // split(component)[n].split(subcomponent)[0].
 import test from 'ava';
+import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
 import { type Delimiters, Hl7Error, Hl7Message, rawComponent } from '../../src/hl7/index.js';
 
@@ -21,12 +22,35 @@ test('rawField: the whole raw field, every repetition; MSH-1/MSH-2 as they are; 
   t.is(m.rawField('PV1-1'), undefined);
   t.is(m.rawField('MSH-1'), '|');
   t.is(m.rawField('MSH-2'), '^~\\&');
+  t.is(m.rawField('MSH[2]-1'), undefined, 'as get: there is no second MSH');
   t.is(m.rawField('MSH-9'), 'ADT^A01');
   t.is(m.rawField({ segment: 'PID', occurrence: 1, field: 3 }), 'A\\S\\1^^^X&Y^MR~B^^^Z^NH');
   t.is(m.rawField({ segment: 'PIDX', occurrence: 1, field: 3 }), undefined, 'a hand-made path with a 4-character id finds nothing');
   m.set('PID-3[2].1', 'C');
   t.is(m.rawField('PID-3'), 'A\\S\\1^^^X&Y^MR~C^^^Z^NH', 'after set');
   t.throws(() => m.rawField('PID'), { instanceOf: Hl7Error });
+});
+
+test('reading a field of two million repetitions stays linear (each search ends at its repetition)', (t) => {
+  // A guard against complexity, not a speed target: searches that ran on past each repetition
+  // took over 30 s for this field (4 MB, no component or subcomponent separator), linear ones
+  // under a second. The test runs synchronously, so it measures its own time (ava's timeout cannot
+  // interrupt it).
+  const started = performance.now();
+  const reps = 2_000_000;
+  const field = Array.from({ length: reps }, () => 'X').join('~');
+  const d: Delimiters = Hl7Message.parse('MSH|^~\\&|A\rPID|1\r').delimiters;
+  let from = 0;
+  let found = 0;
+  while (from <= field.length) {
+    let to = field.indexOf('~', from);
+    if (to < 0) to = field.length;
+    if (rawComponent(field, from, to, 0, d) === 'X' && rawComponent(field, from, to, 1, d, true) === '' && rawComponent(field, from, to, 3, d, true) === '') found++;
+    from = to + 1;
+  }
+  t.is(found, reps);
+  const seconds = (performance.now() - started) / 1000;
+  t.true(seconds < 10, `${seconds.toFixed(1)} s`);
 });
 
 test('rawComponent: examples', (t) => {
