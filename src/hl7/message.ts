@@ -43,13 +43,34 @@ export interface AckRequest {
 }
 
 // Character codes used by the scanner.
-/** Control characters other than TAB, LF and CR: never valid in ER7 text (v2.5.1 §2.7). */
+/**
+ * Text without control characters other than TAB, LF and CR (never valid in ER7 text, v2.5.1 §2.7).
+ * Written as a whole-text match of the other characters: V8 runs an anchored class loop over a
+ * message about a third faster than it searches for the first control character.
+ */
 // eslint-disable-next-line no-control-regex
-const CONTROL_BYTE = /[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]/;
+const NO_CONTROL_BYTES = /^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*$/;
 const CR = 13;
 const LF = 10;
 const TAB = 9;
 const SPACE = 32;
+
+/**
+ * Messages of up to this many segments find a segment by scanning their ids (see `segmentIndex`);
+ * longer ones build an index on the first lookup.
+ */
+const SCAN_SEGMENTS = 16;
+
+/**
+ * The 3 characters of a segment id at `at` as one number, the key of the segment index (which then
+ * needs no string per segment); -1 when one is not ASCII (never a segment id, so never found).
+ */
+function idKey(s: string, at: number): number {
+  const c0 = s.charCodeAt(at);
+  const c1 = s.charCodeAt(at + 1);
+  const c2 = s.charCodeAt(at + 2);
+  return (c0 | c1 | c2) > 127 ? -1 : (c0 << 16) | (c1 << 8) | c2;
+}
 
 function isIdChar(c: number): boolean {
   return (c >= 65 && c <= 90) || (c >= 48 && c <= 57);
@@ -65,6 +86,33 @@ export function nthPiece(s: string, sep: string, n: number): string | undefined 
   }
   const end = s.indexOf(sep, from);
   return end < 0 ? (from === 0 ? s : s.slice(from)) : s.slice(from, end);
+}
+
+/**
+ * Component `n` (0-based) of the repetition of a raw field that spans `from` to `to` (exclusive),
+ * raw (still escaped), or its first subcomponent when `firstSub` is set; `''` when the repetition
+ * has fewer components. What `split` of the repetition at the component separator, then of that
+ * component at the subcomponent separator, would give at that index, without the arrays: readers of
+ * a few components per repetition (identifiers, clinicians, locations) need none of the others.
+ */
+export function rawComponent(field: string, from: number, to: number, n: number, d: Delimiters, firstSub = false): string {
+  // Character by character inside [from, to): an indexOf would run on past the repetition to the
+  // next separator anywhere in the field, and a field of many repetitions (a 16 MB frame of `~`)
+  // would be read in quadratic time.
+  const cc = d.component.charCodeAt(0);
+  const sc = firstSub ? d.subcomponent.charCodeAt(0) : -1;
+  let a = from;
+  for (let k = 0; k < n; k++) {
+    while (a < to && field.charCodeAt(a) !== cc) a++;
+    if (a >= to) return '';
+    a++;
+  }
+  let b = a;
+  for (; b < to; b++) {
+    const c = field.charCodeAt(b);
+    if (c === cc || c === sc) break;
+  }
+  return a === 0 && b === field.length ? field : field.slice(a, b);
 }
 
 /**
@@ -121,7 +169,9 @@ function replaceInField(field: string, p: Hl7Path, value: string, d: Delimiters)
 /** Offsets of `fs` in `s` from `start` to before `end`. */
 function separatorsIn(s: string, fs: string, start: number, end: number): number[] {
   const out: number[] = [];
-  for (let i = s.indexOf(fs, start); i >= 0 && i < end; i = s.indexOf(fs, i + 1)) out.push(i);
+  const code = fs.charCodeAt(0);
+  // Empty fields (`|||`) are common: the next character is checked before another indexOf call.
+  for (let i = s.indexOf(fs, start); i >= 0 && i < end; i = s.charCodeAt(i + 1) === code ? i + 1 : s.indexOf(fs, i + 1)) out.push(i);
   return out;
 }
 
@@ -228,8 +278,8 @@ export class Hl7Message {
    * the first `set` to the segment makes its own.
    */
   private separatorCache: (number[] | undefined)[] | undefined;
-  /** Segment indexes (into `starts`) by segment id, MSH's first excluded; see `segmentIndex`. */
-  private segmentsById: Map<string, number[]> | undefined;
+  /** Segment indexes (into `starts`) by segment id ({@link idKey}), MSH's first excluded; see `segmentIndex`. */
+  private segmentsById: Map<number, number[]> | undefined;
   /** Segments changed by `set` (rebuilt by `toString`): MSH in `mshFields`, the others in `edited`. */
   private changed: boolean[] | undefined;
 
@@ -313,7 +363,7 @@ export class Hl7Message {
     const contentEnds: number[] = [];
     const ends: number[] = [];
     let pos = 0;
-    if (!checkControl || !CONTROL_BYTE.test(text)) {
+    if (!checkControl || NO_CONTROL_BYTES.test(text)) {
       // Fast path (almost every message): no control bytes, so segment ends are found with native
       // indexOf scans. The next CR and LF positions are cached so a text that lacks one of them is
       // not rescanned to its end for every segment.
@@ -371,6 +421,8 @@ export class Hl7Message {
         reason: `segment ${index} does not start with a segment id (3 upper-case letters or digits, then the field separator)`,
       }, { segment: '', sequence: index });
     }
+    // The ids refused below (MSH, FHS, BHS, BTS, FTS) end in H or S: only those are sliced to compare.
+    if (c2 !== 72 && c2 !== 83) return;
     const id = text.slice(pos, pos + 3);
     if (id === 'MSH') {
       throw new Hl7Error('HL7_BAD_SEGMENT', Hl7ErrorCode.SegmentSequence, {
@@ -457,22 +509,37 @@ export class Hl7Message {
   /** Index of the `occ`-th segment with this id, or -1. */
   private segmentIndex(id: string, occ: number): number {
     if (occ === 1 && id === 'MSH') return 0;
+    if (id.length !== 3) return -1;
+    const starts = this.starts;
+    if (starts.length <= SCAN_SEGMENTS) {
+      // A short message (an ADT has about eight segments) is scanned: comparing a few character
+      // codes per segment costs less than building the index below for the few reads most make.
+      const text = this.text;
+      const c0 = id.charCodeAt(0);
+      const c1 = id.charCodeAt(1);
+      const c2 = id.charCodeAt(2);
+      let left = occ;
+      for (let k = 1; k < starts.length; k++) {
+        const at = starts[k] as number;
+        if (text.charCodeAt(at) === c0 && text.charCodeAt(at + 1) === c1 && text.charCodeAt(at + 2) === c2 && --left === 0) return k;
+      }
+      return -1;
+    }
     // Built on the first lookup: a 20-result ORU reads OBX[n] hundreds of times, and scanning the
     // segments from the top for each read was a tenth of its record cost. Segments never move.
+    // Keyed by number: a string key meant slicing every segment's id out of the text first.
     let byId = this.segmentsById;
     if (byId === undefined) {
       byId = this.segmentsById = new Map();
-      const starts = this.starts;
       const text = this.text;
       for (let k = 1; k < starts.length; k++) {
-        const at = starts[k] as number;
-        const sid = text.slice(at, at + 3);
-        const list = byId.get(sid);
-        if (list === undefined) byId.set(sid, [k]);
+        const key = idKey(text, starts[k] as number);
+        const list = byId.get(key);
+        if (list === undefined) byId.set(key, [k]);
         else list.push(k);
       }
     }
-    return byId.get(id)?.[occ - 1] ?? -1;
+    return byId.get(idKey(id, 0))?.[occ - 1] ?? -1;
   }
 
   /** Segment k's field separator offsets (k > 0), into `edited[k]` when `set` wrote to it, else into `text`. */
@@ -595,6 +662,22 @@ export class Hl7Message {
     const out: string[][] = new Array(reps.length);
     for (let i = 0; i < reps.length; i++) out[i] = (reps[i] as string).split(this.delimiters.component);
     return out;
+  }
+
+  /**
+   * The whole raw field a path names, every repetition (escaped): `PID-3` →
+   * `123^^^MRN~9434765919^^^NHS`. Only the segment, occurrence and field of the path count; MSH-1
+   * and MSH-2 of the first MSH are returned as they are (as {@link get} does). `undefined` when the segment or field
+   * is absent, `''` when the field is empty. With {@link rawComponent}, a reader walks the
+   * repetitions and components it needs without the arrays of {@link componentsOf}.
+   *
+   * @throws Hl7Error HL7_BAD_PATH for a malformed path
+   */
+  rawField(path: string | Hl7Path): string | undefined {
+    const p = typeof path === 'string' ? parsePath(path) : path;
+    if (p.segment === 'MSH' && p.field <= 2) return p.occurrence === 1 ? this.rawValue({ segment: 'MSH', occurrence: 1, field: p.field }) : undefined;
+    const k = this.segmentIndex(p.segment, p.occurrence);
+    return k < 0 ? undefined : this.fieldAt(k, Hl7Message.fieldIndex(p));
   }
 
   /** The raw repetitions of the field a path names (not MSH-1/MSH-2); `[]` when absent or empty. */

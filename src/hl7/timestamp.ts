@@ -19,12 +19,24 @@ function daysInMonth(year: number, month: number): number {
   return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
-/**
- * Parse `YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]`. Without an offset the time is read as
- * UTC (the offset of a local time is unknown to us; callers that know the sender's zone adjust).
- * Returns undefined for anything else, including impossible dates (`19620352`) and free text.
- */
-export function parseHl7Timestamp(ts: string): Date | undefined {
+/** The parts of a valid HL7 timestamp, as written (before its offset is applied). */
+interface TimestampParts {
+  year: number;
+  /** 1–12. */
+  month: number;
+  /** 1–31, valid for the month. */
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+  /** Milliseconds from the fraction (a fourth fraction digit, 1/10 ms, is dropped). */
+  ms: number;
+  /** The UTC offset in minutes (east positive); 0 when none was sent. */
+  offsetMin: number;
+}
+
+/** The parts of `YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]`, or undefined (see {@link parseHl7Timestamp}). */
+function readTimestamp(ts: string): TimestampParts | undefined {
   const s = ts.trim();
   let end = s.length;
   let offsetMin = 0;
@@ -60,7 +72,64 @@ export function parseHl7Timestamp(ts: string): Date | undefined {
     return undefined;
   }
   if (day > daysInMonth(year, month)) return undefined; // e.g. 30 February
-  return new Date(Date.UTC(year, month - 1, day, hour, minute, second, ms) - offsetMin * 60_000);
+  return { year, month, day, hour, minute, second, ms, offsetMin };
+}
+
+/** The instant of valid parts, as `Date` computes it (`Date.UTC` reads years 0–99 as 1900–1999). */
+function instantOf(p: TimestampParts): Date {
+  return new Date(Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second, p.ms) - p.offsetMin * 60_000);
+}
+
+/**
+ * Parse `YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]`. Without an offset the time is read as
+ * UTC (the offset of a local time is unknown to us; callers that know the sender's zone adjust).
+ * Returns undefined for anything else, including impossible dates (`19620352`) and free text.
+ */
+export function parseHl7Timestamp(ts: string): Date | undefined {
+  const p = readTimestamp(ts);
+  return p === undefined ? undefined : instantOf(p);
+}
+
+/** `00` … `99`: two-digit fields are written from this table instead of formatting numbers. */
+const TWO_DIGITS: readonly string[] = Array.from({ length: 100 }, (_, i) => (i < 10 ? `0${i}` : `${i}`));
+
+/**
+ * A timestamp as an ISO 8601 UTC instant: exactly `parseHl7Timestamp(ts)?.toISOString()`
+ * (`2025-03-14T07:15:30.000Z`), undefined where it is undefined. The record converts several
+ * timestamps per message; building a `Date` and formatting it through `toISOString` cost several
+ * times this arithmetic. The offset moves the time by at most 14:59, so at most one day either way.
+ * Years `Date` treats specially (0–99, read as 1900–1999) or writes in the expanded form (after
+ * 9999) go through `Date`.
+ */
+export function hl7TimestampToIso(ts: string): string | undefined {
+  const p = readTimestamp(ts);
+  if (p === undefined) return undefined;
+  let { year, month, day } = p;
+  let minutes = p.hour * 60 + p.minute - p.offsetMin;
+  if (minutes < 0) {
+    minutes += 1440;
+    if (--day < 1) {
+      if (--month < 1) {
+        month = 12;
+        year--;
+      }
+      day = daysInMonth(year, month);
+    }
+  } else if (minutes >= 1440) {
+    minutes -= 1440;
+    if (++day > daysInMonth(year, month)) {
+      day = 1;
+      if (++month > 12) {
+        month = 1;
+        year++;
+      }
+    }
+  }
+  if (p.year < 100 || year > 9999) return instantOf(p).toISOString();
+  const ms = p.ms;
+  return `${TWO_DIGITS[Math.floor(year / 100)]}${TWO_DIGITS[year % 100]}-${TWO_DIGITS[month]}-${TWO_DIGITS[day]}`
+    + `T${TWO_DIGITS[Math.floor(minutes / 60)]}:${TWO_DIGITS[minutes % 60]}:${TWO_DIGITS[p.second]}`
+    + `.${TWO_DIGITS[Math.floor(ms / 10)]}${ms % 10}Z`;
 }
 
 function pad2(n: number): string {

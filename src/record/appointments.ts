@@ -12,7 +12,7 @@
  * clinicians), because encounters depend on appointments and not the other way round.
  */
 import type { ErrorCode } from '../errors.js';
-import { type Delimiters, Hl7Error, Hl7ErrorCode, type Hl7Location, type Hl7Message, parseHl7Timestamp, parsePath, unescapeValue } from '../hl7/index.js';
+import { type Delimiters, Hl7Error, Hl7ErrorCode, type Hl7Location, type Hl7Message, hl7TimestampToIso, parsePath, rawComponent, unescapeValue } from '../hl7/index.js';
 import type { HandlerContext, HandlerResult, MessageHandler, PutResult, RecordItem } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -54,17 +54,24 @@ function sentValue(v: string | undefined): string | null | undefined {
 }
 
 /**
- * Component `n` (0-based) of a raw repetition from `componentsOf`, its first subcomponent when
- * `sub` is set, unescaped and trimmed; `''` when absent.
+ * Component `n` (0-based) of the repetition of a raw field spanning `from` to `to` (see
+ * `rawComponent`), its first subcomponent when `sub` is set, unescaped and trimmed; `''` when absent.
  */
-function piece(components: readonly string[], n: number, d: Delimiters, sub = false): string {
-  let v = components[n];
-  if (v === undefined || v === '') return '';
-  if (sub) {
-    const i = v.indexOf(d.subcomponent);
-    if (i >= 0) v = v.slice(0, i);
-  }
-  return unescapeValue(v, d).trim();
+function piece(field: string, from: number, to: number, n: number, d: Delimiters, sub = false): string {
+  const v = rawComponent(field, from, to, n, d, sub);
+  return v === '' ? '' : unescapeValue(v, d).trim();
+}
+
+/**
+ * The raw field at `path` (not MSH-1/MSH-2) and what {@link sentText} gives for it (its first
+ * repetition unescaped, with that meaning), from one read of the field.
+ */
+function sentField(msg: Hl7Message, path: string): { field: string; whole: string | null | undefined } | undefined {
+  const field = msg.rawField(path);
+  if (field === undefined) return undefined;
+  const d = msg.delimiters;
+  const end = field.indexOf(d.repetition);
+  return { field, whole: sentValue(unescapeValue(end < 0 ? field : field.slice(0, end), d)) };
 }
 
 /**
@@ -84,9 +91,9 @@ export function sentTime(msg: Hl7Message, path: string, code: ErrorCode): string
   if (c >= 0) ts = ts.slice(0, c);
   const s = ts.indexOf(d.subcomponent);
   if (s >= 0) ts = ts.slice(0, s);
-  const date = parseHl7Timestamp(ts);
-  if (date === undefined) throw new Hl7Error(code, Hl7ErrorCode.DataType, { field: path }, locationOf(path));
-  return date.toISOString();
+  const iso = hl7TimestampToIso(ts);
+  if (iso === undefined) throw new Hl7Error(code, Hl7ErrorCode.DataType, { field: path }, locationOf(path));
+  return iso;
 }
 
 /** A person named in an XCN field (PV1-7/8/9 doctors, AIP-3 appointment resource). */
@@ -106,24 +113,37 @@ export interface Clinician {
 /**
  * Every repetition of an XCN field as clinicians, skipping empty repetitions, with
  * {@link sentText}'s meaning: undefined (keep) when the field is absent or empty, `[]` for `""`.
+ * `path` names a whole field (segment, occurrence, field) other than MSH-1/MSH-2; a repetition or
+ * component in it is ignored.
  *
  * @internal shared with encounters.ts
  */
 export function sentClinicians(msg: Hl7Message, path: string): Clinician[] | undefined {
-  const whole = sentText(msg, path);
-  if (whole === undefined) return undefined;
-  if (whole === null) return [];
-  // The field split once: XCN.1 id, XCN.2.1 family name, XCN.3 given name, XCN.6 prefix.
+  const sent = sentField(msg, path);
+  if (sent === undefined || sent.whole === undefined) return undefined;
+  if (sent.whole === null) return [];
+  // Each repetition read in place: XCN.1 id, XCN.2.1 family name, XCN.3 given name, XCN.6 prefix.
+  const { field } = sent;
   const d = msg.delimiters;
   const out: Clinician[] = [];
-  for (const c of msg.componentsOf(path)) {
-    const id = piece(c, 0, d) || null;
-    const family = piece(c, 1, d, true) || null;
-    const given = piece(c, 2, d) || null;
-    const prefix = piece(c, 5, d) || null;
+  for (let from = 0; from <= field.length;) {
+    let to = field.indexOf(d.repetition, from);
+    if (to < 0) to = field.length;
+    const id = piece(field, from, to, 0, d) || null;
+    const family = piece(field, from, to, 1, d, true) || null;
+    const given = piece(field, from, to, 2, d) || null;
+    const prefix = piece(field, from, to, 5, d) || null;
+    from = to + 1;
     if (id === null && family === null && given === null) continue;
-    const name = [prefix, given, family].filter((x) => x !== null).join(' ');
-    out.push({ id, family, given, prefix, display: family !== null || given !== null ? name : (id ?? '') });
+    // Prefix, given and family names that were sent, joined by spaces; the id alone without a name.
+    let display: string;
+    if (family === null && given === null) display = id ?? '';
+    else {
+      display = prefix ?? '';
+      if (given !== null) display = display === '' ? given : `${display} ${given}`;
+      if (family !== null) display = display === '' ? family : `${display} ${family}`;
+    }
+    out.push({ id, family, given, prefix, display });
   }
   return out;
 }
@@ -131,21 +151,28 @@ export function sentClinicians(msg: Hl7Message, path: string): Clinician[] | und
 /**
  * A location (PL) as text: component 9 (location description) when sent, else point of care,
  * room and bed (components 1–3) joined by spaces, followed by the facility (4.1) in brackets.
- * {@link sentText}'s undefined/null meaning.
+ * {@link sentText}'s undefined/null meaning. The first repetition of the field `path` names (a
+ * whole field other than MSH-1/MSH-2; a repetition or component in it is ignored).
  *
  * @internal shared with encounters.ts
  */
 export function sentLocation(msg: Hl7Message, path: string): string | null | undefined {
-  const whole = sentText(msg, path);
-  if (whole === undefined || whole === null) return whole;
-  // The first repetition split once (it is there: `whole` is).
-  const c = msg.componentsOf(path)[0] ?? [];
+  const sent = sentField(msg, path);
+  if (sent === undefined || sent.whole === undefined || sent.whole === null) return sent?.whole;
+  // The first repetition, read in place (it is there: `whole` is).
+  const { field } = sent;
   const d = msg.delimiters;
-  const description = sentValue(piece(c, 8, d));
+  let to = field.indexOf(d.repetition);
+  if (to < 0) to = field.length;
+  const description = sentValue(piece(field, 0, to, 8, d));
   if (typeof description === 'string') return description;
-  const parts = [0, 1, 2].map((n) => sentValue(piece(c, n, d))).filter((v): v is string => typeof v === 'string');
-  const facility = sentValue(piece(c, 3, d, true));
-  const base = parts.join(' ');
+  // Point of care, room and bed that were sent (not `""`), joined by spaces.
+  let base = '';
+  for (let n = 0; n <= 2; n++) {
+    const part = sentValue(piece(field, 0, to, n, d));
+    if (typeof part === 'string') base = base === '' ? part : `${base} ${part}`;
+  }
+  const facility = sentValue(piece(field, 0, to, 3, d, true));
   if (typeof facility === 'string') return base === '' ? facility : `${base} (${facility})`;
   return base === '' ? undefined : base;
 }

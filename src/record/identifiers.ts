@@ -13,7 +13,7 @@
  * the Health and Care number (Northern Ireland). Their authority / type code pairs and identifier
  * systems are PKB's (see {@link NATIONAL_ID_TYPES}).
  */
-import { Hl7Error, Hl7ErrorCode, type Hl7Location, type Hl7Message, unescapeValue } from '../hl7/index.js';
+import { Hl7Error, Hl7ErrorCode, type Hl7Location, type Hl7Message, rawComponent, unescapeValue } from '../hl7/index.js';
 import type { IdentifierKind, LocalIdType } from './store.js';
 
 /** FHIR identifier system of NHS numbers. */
@@ -186,16 +186,18 @@ export function readIdentifiers(
   const out: MessageIdentifier[] = [];
   const d = message.delimiters;
   for (const field of fields) {
-    // The field split once: CX.1 id, CX.4.1 assigning authority, CX.5 type code.
-    const reps = message.componentsOf({ segment, occurrence, field });
-    for (let i = 0; i < reps.length; i++) {
-      const c = reps[i]!;
-      const value = unescapeValue(c[0] ?? '', d).trim();
+    // Each repetition read in place: CX.1 id, CX.4.1 assigning authority, CX.5 type code.
+    const raw = message.rawField({ segment, occurrence, field });
+    if (raw === undefined || raw === '') continue;
+    for (let i = 0, from = 0; from <= raw.length; i++) {
+      let to = raw.indexOf(d.repetition, from);
+      if (to < 0) to = raw.length;
+      const start = from;
+      from = to + 1;
+      const value = unescapeValue(rawComponent(raw, start, to, 0, d), d).trim();
       if (value === '' || value === '""') continue;
-      const aa = c[3] ?? '';
-      const sub = aa.indexOf(d.subcomponent);
-      const authority = unescapeValue(sub < 0 ? aa : aa.slice(0, sub), d);
-      const { code, status } = parseTypeCode(unescapeValue(c[4] ?? '', d));
+      const authority = unescapeValue(rawComponent(raw, start, to, 3, d, true), d);
+      const { code, status } = parseTypeCode(unescapeValue(rawComponent(raw, start, to, 4, d), d));
       const location: Hl7Location = { segment, sequence: occurrence, field, repetition: i + 1, component: 1 };
       const national = nationalTypeOf(authority, code);
       if (national !== undefined) {
