@@ -9,7 +9,7 @@
  * senders send "no known allergies" rather than nothing. A message older (MSH-7) than the
  * record's entered time changes nothing.
  */
-import { Hl7Error, Hl7ErrorCode, type Hl7Message, parseHl7Timestamp } from '../hl7/index.js';
+import { Hl7Error, Hl7ErrorCode, type Hl7Message, hl7TimestampToIso } from '../hl7/index.js';
 import { hl7Date, isOlder, readAddress, readName, readTelecom, upsertDemographics } from './patients.js';
 import type { Address, PersonName, SqliteRecordStore, Telecom } from './store.js';
 import type { HandlerContext, ItemKind, ItemWrite, MessageHandler } from './types.js';
@@ -95,7 +95,7 @@ const seg = (id: string, i: number): string => (i > 1 ? `${id}[${i}]` : id);
 function isoTime(value: string | undefined): string | null {
   const v = nz(value);
   if (v === null) return null;
-  return parseHl7Timestamp(v)?.toISOString() ?? null;
+  return hl7TimestampToIso(v) ?? null;
 }
 
 /** Keys unique within a list: the content key, then `#2`, `#3` for repeats (e.g. the same drug at two times of day). */

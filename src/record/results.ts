@@ -13,7 +13,7 @@
  * Versions come from the store: a result whose payload differs is a new version (a correction), an
  * equal one is not rewritten. Results left out of a later message stay as they are.
  */
-import { Hl7Error, Hl7ErrorCode, type Hl7Location, type Hl7Message, type Hl7Path, parseHl7Timestamp } from '../hl7/index.js';
+import { Hl7Error, Hl7ErrorCode, type Hl7Location, type Hl7Message, type Hl7Path, hl7TimestampToIso } from '../hl7/index.js';
 import type { ErrorCode, ErrorParams } from '../errors.js';
 import { agreedMeasurement, isAgreedCode, type MeasurementPayload } from './measurements.js';
 import type {
@@ -189,9 +189,9 @@ export function timestamp(message: Hl7Message, path: string | Hl7Path, where: st
   if (v === null) return null;
   // The results of a report usually share one OBX-14: convert it once.
   if (v === lastStamp.text) return lastStamp.iso;
-  const d = parseHl7Timestamp(v);
-  if (d === undefined) throw reject('RECORD_BAD_TIMESTAMP', Hl7ErrorCode.DataType, { where, field }, location);
-  lastStamp = { text: v, iso: d.toISOString() };
+  const iso = hl7TimestampToIso(v);
+  if (iso === undefined) throw reject('RECORD_BAD_TIMESTAMP', Hl7ErrorCode.DataType, { where, field }, location);
+  lastStamp = { text: v, iso };
   return lastStamp.iso;
 }
 
@@ -394,9 +394,9 @@ function readValue(message: Hl7Message, occ: number, valueType: string, where: s
       return { type: 'structured-numeric', comparator: text(message, at('OBX', occ, 5, 1)), value1, separator: text(message, at('OBX', occ, 5, 3)), value2 };
     }
     case 'DT': case 'TS': case 'DTM': {
-      const d = parseHl7Timestamp(text(message, at('OBX', occ, 5, 1)) ?? '');
-      if (d === undefined) throw bad();
-      return { type: 'datetime', value: d.toISOString() };
+      const iso = hl7TimestampToIso(text(message, at('OBX', occ, 5, 1)) ?? '');
+      if (iso === undefined) throw bad();
+      return { type: 'datetime', value: iso };
     }
     default:
       return { type: 'other', valueType, raw: textValue(message, path) };
