@@ -79,6 +79,31 @@ function stamp(d: Date): string {
   return stampText;
 }
 
+/** The start of the last ACK's MSH (`MSH|^~\&|APP|FACILITY|`) and what it was built from. */
+let headDelimiters: Delimiters | null = null;
+let headApplication = '';
+let headFacility = '';
+let headText = '';
+
+/**
+ * `MSH`, the delimiters and our MSH-3/MSH-4, each escaped: the same for almost every ACK, so the
+ * last one is kept (compared by value: every parsed message has its own delimiters object).
+ */
+function head(d: Delimiters, application: string, facility: string): string {
+  const h = headDelimiters;
+  if (
+    h === null || h.field !== d.field || h.component !== d.component || h.repetition !== d.repetition || h.escape !== d.escape
+    || h.subcomponent !== d.subcomponent || h.truncation !== d.truncation || application !== headApplication || facility !== headFacility
+  ) {
+    const f = d.field;
+    headText = `MSH${f}${encodingCharacters(d)}${f}${escapeValue(application, d)}${f}${escapeValue(facility, d)}${f}`;
+    headDelimiters = d;
+    headApplication = application;
+    headFacility = facility;
+  }
+  return headText;
+}
+
 /**
  * Build an ACK (segments joined and terminated by CR).
  *
@@ -106,9 +131,8 @@ export function buildAck(request: AckRequest | null, opts: AckOptions): string {
   if (text === undefined && err !== undefined) {
     text = err.location !== undefined ? `${err.message} at ${formatLocation(err.location)}` : err.message;
   }
-  let ack = `MSH${f}${encodingCharacters(d)}${f}${escapeValue(opts.sendingApplication ?? 'TRIBUTARY', d)}`
-    + `${f}${escapeValue(opts.sendingFacility ?? 'TRIBUTARY', d)}`
-    + `${f}${request?.sendingApplication ?? ''}${f}${request?.sendingFacility ?? ''}`
+  let ack = head(d, opts.sendingApplication ?? 'TRIBUTARY', opts.sendingFacility ?? 'TRIBUTARY')
+    + `${request?.sendingApplication ?? ''}${f}${request?.sendingFacility ?? ''}`
     + `${f}${stamp(opts.timestamp)}${f}${f}ACK${trigger === '' ? '' : c + trigger}`
     + `${f}${escapeValue(opts.controlId, d)}${f}${request?.processingId ?? ''}${f}${version}\r`
     + `MSA${f}${opts.code}${f}${request?.controlId ?? ''}${text === undefined || text === '' ? '' : f + escapeValue(text, d)}\r`;

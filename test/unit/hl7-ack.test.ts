@@ -103,3 +103,38 @@ test('salvageAckRequest reads MSH from broken input and never throws', (t) => {
   const ack = buildAck(r, { code: 'AR', controlId: 'Z', timestamp: TS, text: 'framing' });
   t.is(Hl7Message.parse(ack).get('MSA-2'), 'CTRL7');
 });
+
+test('the kept start of MSH follows the delimiters and our MSH-3/4 from one ACK to the next', (t) => {
+  // The head (MSH, MSH-2, our MSH-3/4) is reused while they stay the same: alternate them and
+  // check each ACK against the one built first with the same inputs (and against the fields).
+  const requests = [
+    inbound('2.5.1').ackRequest(),
+    Hl7Message.parse('MSH#-~\\&#PAS#RIVERSIDE####ADT-A01#M2#P#2.5\rPID#1\r').ackRequest(),
+    Hl7Message.parse('MSH|^~\\&#|PAS|RIVERSIDE||||ADT^A01|M3|P|2.7\rPID|1\r').ackRequest(),
+    Hl7Message.parse('MSH|^~&|PAS|RIVERSIDE||||ADT^A01|M4|P|2.5\rPID|1\r').ackRequest(),
+  ];
+  const ours = [
+    { sendingApplication: 'TRIBUTARY', sendingFacility: 'TRIBUTARY' },
+    { sendingApplication: 'APP|X', sendingFacility: 'FAC^Y' },
+    { sendingApplication: 'TRIBUTARY', sendingFacility: 'OTHER' },
+  ];
+  const first = new Map<string, string>();
+  for (let round = 0; round < 3; round++) {
+    for (const [i, request] of requests.entries()) {
+      for (const [j, o] of ours.entries()) {
+        const ack = buildAck(request, { code: 'AA', controlId: 'ACK1', timestamp: TS, ...o });
+        const key = `${i}/${j}`;
+        if (!first.has(key)) first.set(key, ack);
+        t.is(ack, first.get(key)!, key);
+        const d = request.delimiters;
+        t.true(ack.startsWith(`MSH${d.field}${d.component}${d.repetition}${d.escape}${d.subcomponent}${d.truncation}${d.field}`), key);
+        if (d.escape !== '') {
+          const m = Hl7Message.parse(ack);
+          t.is(m.get('MSH-3'), o.sendingApplication, key);
+          t.is(m.get('MSH-4'), o.sendingFacility, key);
+          t.is(m.get('MSA-2'), request.controlId, key);
+        }
+      }
+    }
+  }
+});

@@ -4,7 +4,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Hl7Error, Hl7Message, splitBatch } from '../../src/hl7/index.js';
-import { splitSegments } from '../../src/hl7/batch.js';
+import { isPlainMessage, splitSegments } from '../../src/hl7/batch.js';
 
 const msg = (id: string, term = '\r'): string => `MSH|^~\\&|A|B|C|D|20250101||ADT^A04|${id}|P|2.5${term}PID|1||${id}${term}`;
 
@@ -96,4 +96,24 @@ test('the shortcut for a plain message gives what walking every segment gives, o
     }
   }
   t.true(checked > 3000);
+});
+
+test('isPlainMessage is the substring searches it replaced', (t) => {
+  // The definition it replaced, one search per pattern.
+  const reference = (text: string): boolean =>
+    text.startsWith('MSH') && !['\n', '\r\r', '\r ', '\r\t', '\rMSH', '\rFHS', '\rBHS', '\rBTS', '\rFTS'].some((p) => text.includes(p));
+  const base = msg('1');
+  const pieces = ['\r', '\n', ' ', '\t', 'M', 'MS', 'MSH', 'F', 'FHS', 'FTS', 'FH', 'B', 'BHS', 'BTS', 'BT', 'PID|1', 'X'];
+  let checked = 0;
+  for (const a of pieces) {
+    for (const b of pieces) {
+      for (let at = 0; at <= base.length; at++) {
+        const v = base.slice(0, at) + a + b + base.slice(at);
+        t.is(isPlainMessage(v), reference(v), JSON.stringify(v));
+        checked++;
+      }
+    }
+  }
+  for (const v of ['', 'MSH', 'MSH\r', 'MSH|^~\\&\r', '\rMSH', 'MS', base, `${base}\r`, `${base}${base}`]) t.is(isPlainMessage(v), reference(v), JSON.stringify(v));
+  t.true(checked > 10_000);
 });
