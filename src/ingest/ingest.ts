@@ -17,7 +17,7 @@ import {
   decodeHl7Bytes,
   formatHl7Timestamp,
   formatLocation,
-  parseHl7Timestamp,
+  hl7TimestampToIso,
   salvageAckRequest,
   splitBatch,
   type AckCode,
@@ -155,25 +155,6 @@ export function hasControlBytes(bytes: Uint8Array): boolean {
   }
   for (; i < n; i++) if (CONTROL[bytes[i]!] === 1) return true;
   return false;
-}
-
-function pad2(n: number): string {
-  return n < 10 ? `0${n}` : `${n}`;
-}
-
-/**
- * `date.toISOString()` (`YYYY-MM-DDTHH:mm:ss.sssZ`), built in JS: the builtin formats through
- * the C library (about 0.3 µs, once per message for the record's provenance; this is under half).
- * Years outside 1000-9999 (zero-padded, or the builtin's six-digit form) and invalid dates (a
- * RangeError) are left to the builtin.
- *
- * @internal exported for its test against the builtin
- */
-export function isoString(date: Date): string {
-  const y = date.getUTCFullYear();
-  if (!(y >= 1000 && y <= 9999)) return date.toISOString();
-  const ms = date.getUTCMilliseconds();
-  return `${y}-${pad2(date.getUTCMonth() + 1)}-${pad2(date.getUTCDate())}T${pad2(date.getUTCHours())}:${pad2(date.getUTCMinutes())}:${pad2(date.getUTCSeconds())}.${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
 }
 
 /** A record destination's refusal of a message, and the channel it belongs to. */
@@ -592,8 +573,8 @@ export class Ingestor {
     try {
       const msh7 = msg.msh(7);
       const cut = msh7.indexOf(msg.delimiters.component);
-      const entered = parseHl7Timestamp(cut < 0 ? msh7 : msh7.slice(0, cut));
-      if (!entered) {
+      const entered = hl7TimestampToIso(cut < 0 ? msh7 : msh7.slice(0, cut));
+      if (entered === undefined) {
         throw msh7
           ? new Hl7Error('RECORD_BAD_TIMESTAMP', Hl7ErrorCode.DataType, { where: 'MSH', field: 'MSH-7' }, { segment: 'MSH', field: 7 })
           : new Hl7Error('HL7_REQUIRED_FIELD', Hl7ErrorCode.RequiredFieldMissing, { field: 'MSH-7' }, { segment: 'MSH', field: 7 });
@@ -609,7 +590,7 @@ export class Ingestor {
           journalId,
           controlId: request.controlId,
           messageType: msg.messageType,
-          enteredAt: isoString(entered),
+          enteredAt: entered,
         },
       });
       this.logger.debug('record applied', { journalId, controlId: request.controlId, status: outcome.status, summary: outcome.summary });

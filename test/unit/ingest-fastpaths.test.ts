@@ -7,7 +7,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { join } from 'node:path';
-import { Ingestor, hasControlBytes, isoString, type IngestResult } from '../../src/ingest/ingest.js';
+import { Ingestor, hasControlBytes, type IngestResult } from '../../src/ingest/ingest.js';
 import { Journal } from '../../src/journal/journal.js';
 import { silentLogger } from '../../src/log.js';
 import { Hl7Error, Hl7Message, formatLocation } from '../../src/hl7/index.js';
@@ -54,20 +54,6 @@ test('property: hasControlBytes agrees with a byte-by-byte check on any bytes', 
     { numRuns: 20_000 },
   );
   t.pass();
-});
-
-test('isoString is Date.prototype.toISOString', (t) => {
-  const edges = [
-    0, -1, 1, Date.UTC(1000, 0, 1), Date.UTC(999, 11, 31, 23, 59, 59, 999), Date.UTC(9999, 11, 31, 23, 59, 59, 999),
-    Date.UTC(10000, 0, 1), Date.UTC(2025, 2, 14, 8, 15, 30, 123), Date.UTC(2024, 1, 29, 0, 0, 0, 5), Date.UTC(1900, 0, 1, 0, 0, 0, 50),
-    Date.UTC(-1, 0, 1), Date.UTC(50, 0, 1) /* 1950 */,
-  ];
-  for (const ms of edges) t.is(isoString(new Date(ms)), new Date(ms).toISOString(), String(ms));
-  fc.assert(
-    fc.property(fc.integer({ min: -8.64e15, max: 8.64e15 }), (ms) => isoString(new Date(ms)) === new Date(ms).toISOString()),
-    { numRuns: 20_000 },
-  );
-  t.throws(() => isoString(new Date(Number.NaN)), { instanceOf: RangeError });
 });
 
 function setup(t: import('ava').ExecutionContext) {
