@@ -81,6 +81,36 @@ export function messageLabel(message: Hl7Message): RecordLabel | undefined {
   return v !== undefined && (RECORD_LABELS as readonly string[]).includes(v) ? (v as RecordLabel) : undefined;
 }
 
+/**
+ * The {@link HandlerContext} of one message: a class, so that a message builds one object and no
+ * closures (its methods are shared).
+ */
+class MessageContext implements HandlerContext {
+  readonly settings: OrganisationSettings;
+
+  constructor(
+    readonly store: SqliteRecordStore,
+    readonly attachments: AttachmentStore,
+    private readonly labelMappings: NonNullable<RecordServiceOptions['labelMappings']>,
+    readonly patientId: string,
+    readonly provenance: Provenance,
+    settings: OrganisationSettings,
+    private readonly label: RecordLabel | undefined,
+  ) {
+    // A message label is the default for everything the message writes.
+    this.settings = label ? { ...settings, defaultLabel: label } : settings;
+  }
+
+  labelFor(source: LabelSource, code: string | undefined): RecordLabel | null {
+    // Without a message label, settings is the organisation's own.
+    return this.label ?? (code === undefined || code === '' ? undefined : this.labelMappings(this.provenance.organisationId, source, code)) ?? this.settings.defaultLabel;
+  }
+
+  isRadiologyApplication(application: string): boolean {
+    return this.store.isRadiologyApplication(this.provenance.organisationId, application);
+  }
+}
+
 /** Applies messages to the record. */
 export class RecordService {
   readonly store: SqliteRecordStore;
@@ -160,8 +190,10 @@ export class RecordService {
       throw new Hl7Error('RECORD_UNSUPPORTED_TYPE', Hl7ErrorCode.UnsupportedMessageType, { type }, { segment: 'MSH', field: 9 });
     }
     const p = input.provenance;
-    const provenance: Provenance = { ...p, author: null };
-    const scope = { organisationId: p.organisationId, teamId: p.teamId, localTypes: this.store.listLocalIdTypes(p.organisationId) };
+    // What `{ ...p, author: null }` makes (the same keys in the same order: its JSON is stored),
+    // without V8's slow path for a spread followed by a property (0.5 µs; Object.assign 0.1 µs).
+    const provenance: Provenance = Object.assign({}, p, { author: null });
+    const scope = { organisationId: p.organisationId, teamId: p.teamId, localTypes: this.store.localIdTypesOf(p.organisationId) };
     if (isMerge) return applyMerge(this.store, message, provenance, scope);
 
     const settings = this.settingsFor(p.organisationId, p.teamId);
@@ -251,18 +283,7 @@ export class RecordService {
 
   /** The handler context for a patient (exported for tests and the review queue). */
   contextFor(patientId: string, provenance: Provenance, settings: OrganisationSettings, label?: RecordLabel): HandlerContext {
-    const org = provenance.organisationId;
-    return {
-      store: this.store,
-      attachments: this.attachments,
-      patientId,
-      provenance,
-      // A message label is the default for everything the message writes.
-      settings: label ? { ...settings, defaultLabel: label } : settings,
-      labelFor: (source, code) =>
-        label ?? (code === undefined || code === '' ? undefined : this.labelMappings(org, source, code)) ?? settings.defaultLabel,
-      isRadiologyApplication: (application) => this.store.isRadiologyApplication(org, application),
-    };
+    return new MessageContext(this.store, this.attachments, this.labelMappings, patientId, provenance, settings, label);
   }
 
   /** Parse and apply ER7 text (the review queue's stored messages). */

@@ -312,6 +312,8 @@ const itemOf = (r: ItemRow): RecordItem => ({
   payload: JSON.parse(r.payload) as Record<string, unknown>,
 });
 
+const localIdTypeOf = (r: LocalTypeRow): LocalIdType => ({ id: r.id, organisationId: r.organisation_id, teamId: r.team_id === '' ? null : r.team_id, authority: r.authority, typeCode: r.type_code });
+
 const identifierOf = (r: IdentifierRow): PatientIdentifier => ({
   id: r.id,
   patientId: r.patient_id,
@@ -463,7 +465,7 @@ export class SqliteRecordStore implements ItemStore {
   private readonly identifierByValue = new Map<string, IdentifierRow | null>();
   /** A patient's active identifiers, in id order. */
   private readonly identifiersByPatient = new Map<string, IdentifierRow[]>();
-  private readonly localTypes = new Map<string, LocalTypeRow[]>();
+  private readonly localTypes = new Map<string, readonly LocalIdType[]>();
   private readonly labels = new Map<string, RecordLabel | null>();
   /** Radiology sending applications by `organisation NUL MSH-3.1` as sent (each spelling looked up once: no case folding per message). */
   private readonly radiologyApps = new Map<string, boolean>();
@@ -966,13 +968,22 @@ export class SqliteRecordStore implements ItemStore {
 
   /** Local identifier types of an organisation (all of its teams' included); all when no id. */
   listLocalIdTypes(organisationId?: string): LocalIdType[] {
-    let rows: LocalTypeRow[] | undefined;
-    if (organisationId === undefined) rows = this.q('SELECT * FROM record_local_id_type ORDER BY id').all() as LocalTypeRow[];
-    else if ((rows = this.localTypes.get(organisationId)) === undefined) {
-      rows = this.q('SELECT * FROM record_local_id_type WHERE organisation_id = ? ORDER BY id').all(organisationId) as LocalTypeRow[];
-      this.keep(this.localTypes, organisationId, rows);
+    if (organisationId !== undefined) return this.localIdTypesOf(organisationId).map((t) => ({ ...t }));
+    return (this.q('SELECT * FROM record_local_id_type ORDER BY id').all() as LocalTypeRow[]).map(localIdTypeOf);
+  }
+
+  /**
+   * {@link listLocalIdTypes} of an organisation, shared and frozen (remembered like the other rows):
+   * what every message's identifiers are read with.
+   */
+  localIdTypesOf(organisationId: string): readonly LocalIdType[] {
+    let types = this.localTypes.get(organisationId);
+    if (types === undefined) {
+      const rows = this.q('SELECT * FROM record_local_id_type WHERE organisation_id = ? ORDER BY id').all(organisationId) as LocalTypeRow[];
+      types = Object.freeze(rows.map((r) => Object.freeze(localIdTypeOf(r))));
+      this.keep(this.localTypes, organisationId, types);
     }
-    return rows.map((r) => ({ id: r.id, organisationId: r.organisation_id, teamId: r.team_id === '' ? null : r.team_id, authority: r.authority, typeCode: r.type_code }));
+    return types;
   }
 
   /** Remove a local identifier type; false when none had this id. Stored identifiers stay. */
