@@ -322,7 +322,7 @@ export class Hl7Message {
    * scan, which such text cannot fail. The channels' copies and re-reads use it; a message with steps
    * and a script is read four times, and the scan was half of each read. Ingest also uses it for a
    * received frame whose single-byte bytes it has already checked (`hasControlBytes` in
-   * src/ingest/ingest.ts): the answer is the same, from the bytes, in a third of the time.
+   * src/ingest/ingest.ts): the answer is the same, from the bytes, in about half the time.
    *
    * @throws Hl7Error as {@link parse} does for the structure
    */

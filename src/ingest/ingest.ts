@@ -327,10 +327,12 @@ export class Ingestor {
     } catch (e) {
       return [this.rejected(payload, meta, receivedAt, salvageAckRequest(payload.toString('latin1')), null, e)];
     }
-    // Hl7Message.parse scans every message for control characters (regex, about 0.9 µs per KB);
-    // the same answer from the bytes costs a third of that. Only where each such character is its
-    // own byte: UTF-8 and Latin-1 (decodeHl7Bytes reads these three with Buffer's decoders), not
-    // the multi-byte charsets read through TextDecoder. A frame with one is parsed as before, so
+    // Hl7Message.parse scans every message for control characters (a regex); the same answer from
+    // the frame's bytes (hasControlBytes) takes about half the time. Only for UTF-8, 8859/1 and
+    // ASCII: decodeHl7Bytes decodes these with Buffer's own decoders (utf8, latin1), where bytes
+    // without a control byte cannot decode to a control character (latin1 maps each byte to the
+    // same code point, and invalid UTF-8 becomes U+FFFD). The other charsets are decoded by
+    // TextDecoder and keep the parser's scan. A frame with a control byte is parsed as before, so
     // its error (HL7_CONTROL_BYTES with the location) is the parser's.
     const controlFree = (charset === 'UNICODE UTF-8' || charset === '8859/1' || charset === 'ASCII') && !hasControlBytes(payload);
     let messages: string[];
@@ -446,8 +448,8 @@ export class Ingestor {
         entry.acting = verdict.acting.chain;
         // One closure per message: the effects are methods, called with what they need.
         const accepted = status === 'accepted';
-        if (plan) entry.apply = (db, journalId) => this.refusal(prepared, this.channelEffects(db, journalId, plan, verdict, request, accepted));
-        else if (!problem && this.record) entry.apply = (_db, journalId) => this.refusal(prepared, this.recordEffects(journalId, msg, verdict, request));
+        if (plan) entry.apply = (db, journalId) => this.noteRefusal(prepared, this.channelEffects(db, journalId, plan, verdict, request, accepted));
+        else if (!problem && this.record) entry.apply = (_db, journalId) => this.noteRefusal(prepared, this.recordEffects(journalId, msg, verdict, request));
       } else {
         entry.sender = null;
         entry.apply = verdict.audit;
@@ -460,7 +462,7 @@ export class Ingestor {
    * An effect's outcome, passed through: a refusal decided at commit time (the record) is this
    * message's error too, so a batch frame's combined ACK reports it with its code and location.
    */
-  private refusal(prepared: Prepared, o: EntryOverride | void): EntryOverride | void {
+  private noteRefusal(prepared: Prepared, o: EntryOverride | void): EntryOverride | void {
     if (o && refusals.has(o)) prepared.error = refusals.get(o)!;
     return o;
   }
@@ -505,6 +507,7 @@ export class Ingestor {
         }
       }
     }
+    // Re-read through a cast: TypeScript's narrowing does not see the assignment inside the db.transaction callback.
     const f = failure as ChannelRefusal | null;
     for (const run of plan.runs) {
       const o = run.outcome;
@@ -528,8 +531,10 @@ export class Ingestor {
   /**
    * Hand the message to every destination of every channel that passed it, in order: the record,
    * or an outbox (its key added to `queued`). Stops at the first refusal by the record and returns
-   * it (what that destination wrote is already undone by the record's savepoint); anything else
-   * that fails throws.
+   * it. What that destination wrote is already undone by the record's savepoint; that is enough
+   * because a refusal after earlier writes happens inside the caller's transaction (there is one
+   * whenever the message has more than one write), which undoes those too. Anything else that
+   * fails throws.
    */
   private deliver(journalId: number, plan: ChannelPlan, admitted: Admitted, request: AckRequest, queued: string[]): ChannelRefusal | null {
     for (const run of plan.runs) {

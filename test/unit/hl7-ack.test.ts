@@ -138,3 +138,49 @@ test('the kept start of MSH follows the delimiters and our MSH-3/4 from one ACK 
     }
   }
 });
+
+test('the kept start of MSH is rebuilt when only one delimiter changes, our MSH-3/4 staying the same', (t) => {
+  // Every request below has the same MSH-3/4/10 and version, and ours are fixed: the only thing
+  // that changes from one ACK to the next is one delimiter (each set differs from the first in
+  // exactly one). Our MSH-3/4 hold every delimiter of these sets, so the escaping differs too.
+  const sets: Array<[field: string, encoding: string]> = [
+    ['|', '^~\\&'],
+    ['|', '^~\\&#'], // truncation only
+    ['|', '^~\\&$'], // another truncation character
+    ['|', '^~!&'], // escape only
+    ['|', '^~&'], // no escape character
+    ['|', '^~\\*'], // subcomponent only
+    ['|', ':~\\&'], // component only
+    ['|', '^@\\&'], // repetition only
+    ['#', '^~\\&'], // field only
+  ];
+  const requests = sets.map(([f, enc]) =>
+    Hl7Message.parse(`MSH${f}${enc}${f}PAS${f}RIVERSIDE${f}${f}${f}${f}ADT${enc.charAt(0)}A01${f}M1${f}P${f}2.7\rPID${f}1\r`).ackRequest(),
+  );
+  const ours = { sendingApplication: 'APP|X^Y~Z', sendingFacility: 'FAC\\A&B#C$D*E:F@G!H' };
+  const options = { code: 'AA' as const, controlId: 'ACK1', timestamp: TS, ...ours };
+  // The reference: built right after an ACK with another MSH-3, so nothing of the kept start is reused.
+  const fresh = (request: (typeof requests)[number]): string => {
+    buildAck(request, { ...options, sendingApplication: 'SOMETHING ELSE' });
+    return buildAck(request, options);
+  };
+  const reference = requests.map(fresh);
+  for (const [i, request] of requests.entries()) {
+    const [f, enc] = sets[i]!;
+    // The reference itself, against the request's delimiters (independent of what is kept).
+    t.true(reference[i]!.startsWith(`MSH${f}${enc}${f}`), `${f}${enc}`);
+    if (request.delimiters.escape !== '') {
+      const m = Hl7Message.parse(reference[i]!);
+      t.is(m.get('MSH-3'), ours.sendingApplication, `${f}${enc}`);
+      t.is(m.get('MSH-4'), ours.sendingFacility, `${f}${enc}`);
+    }
+  }
+  t.is(new Set(reference.map((r) => r.slice(0, r.indexOf('PAS')))).size, sets.length, 'every set gives its own start of MSH');
+  // Every ordered pair: a, then b (the kept start is a's when b comes).
+  for (const [a, requestA] of requests.entries()) {
+    for (const [b, requestB] of requests.entries()) {
+      t.is(buildAck(requestA, options), reference[a]!, `${sets[a]!.join('')} first`);
+      t.is(buildAck(requestB, options), reference[b]!, `${sets[a]!.join('')} then ${sets[b]!.join('')}`);
+    }
+  }
+});
